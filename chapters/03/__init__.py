@@ -1,0 +1,1 @@
+"""Chapter 3 — paged KV blocks (in progress)."""
