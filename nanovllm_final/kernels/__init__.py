@@ -1,0 +1,62 @@
+"""The engine's GPU kernels, one public name each, with a plain-torch twin for the CPU.
+
+    store_kvcache            write new K/V into the paged cache (FP8: quantize with per-token scales)
+    paged_attention_decode   one query per sequence against its paged context (the decode step)
+    paged_attention_prefill  many queries per sequence, causal, against the paged cache
+    rms_norm                 RMSNorm
+    fused_add_rms_norm       residual add + RMSNorm in one pass -> (normed, x + residual)
+
+Each name runs the Triton kernel when its tensors are on CUDA and triton imports, and the torch
+reference in `reference.py` otherwise. Setting NANOVLLM_TRITON_INTERPRET=1 together with
+TRITON_INTERPRET=1 (before triton is imported) runs the Triton kernels on CPU tensors through
+Triton's interpreter: that is how the tests check them on a laptop.
+
+Check: `python -m pytest tests/final/test_kernels.py -q`
+"""
+
+import os
+
+import torch
+
+from . import reference
+
+try:
+    import triton  # noqa: F401
+    HAS_TRITON = True
+except ImportError:  # no triton wheel on this platform: the torch path still works
+    HAS_TRITON = False
+
+INTERPRET = os.environ.get("NANOVLLM_TRITON_INTERPRET") == "1" and os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def use_triton(t: torch.Tensor) -> bool:
+    """Triton for CUDA tensors; for CPU tensors only under the interpreter (tests)."""
+    return HAS_TRITON and (t.is_cuda or INTERPRET)
+
+
+def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
+    return reference.store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale, v_scale)
+
+
+def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
+                           k_scale=None, v_scale=None):
+    return reference.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
+                                            k_scale, v_scale)
+
+
+def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale,
+                            k_scale=None, v_scale=None):
+    return reference.paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens,
+                                             block_tables, scale, k_scale, v_scale)
+
+
+def rms_norm(x, weight, eps):
+    return reference.rms_norm(x, weight, eps)
+
+
+def fused_add_rms_norm(x, residual, weight, eps):
+    return reference.fused_add_rms_norm(x, residual, weight, eps)
+
+
+__all__ = ["store_kvcache", "paged_attention_decode", "paged_attention_prefill", "rms_norm",
+           "fused_add_rms_norm", "use_triton", "reference"]
