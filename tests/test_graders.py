@@ -19,7 +19,7 @@ CHAPTERS = sorted(p.parent.name for p in (REPO_ROOT / "chapters").glob("[0-9][0-
 def run_graders(chapter_dir: str, source: str, tmp_path: Path) -> list[dict]:
     report = tmp_path / f"{source}.json"
     cmd = [sys.executable, "-m", "pytest", f"chapters/{chapter_dir}", "-q", "-m", "exercise", "-p", "no:xdist",
-           "-p", "no:randomly", f"--exercise-source={source}", f"--exercise-report={report}"]
+           f"--exercise-source={source}", f"--exercise-report={report}"]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert report.exists(), f"grader run wrote no report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(report.read_text())
