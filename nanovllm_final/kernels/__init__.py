@@ -29,33 +29,54 @@ except ImportError:  # no triton wheel on this platform: the torch path still wo
 INTERPRET = os.environ.get("NANOVLLM_TRITON_INTERPRET") == "1" and os.environ.get("TRITON_INTERPRET") == "1"
 
 
+if HAS_TRITON and INTERPRET:
+    # Triton 3.6's interpreter turns a loop bound held in a tensor into a Python int with
+    # int(array of shape (1,)), which numpy >= 2.4 refuses; .item() works for every numpy.
+    from triton.runtime import interpreter as _interpreter
+
+    _patch_lang_tensor = _interpreter._patch_lang_tensor
+
+    def _patch_lang_tensor_item(tensor, scope):
+        _patch_lang_tensor(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.item()))
+
+    _interpreter._patch_lang_tensor = _patch_lang_tensor_item
+
+
 def use_triton(t: torch.Tensor) -> bool:
     """Triton for CUDA tensors; for CPU tensors only under the interpreter (tests)."""
     return HAS_TRITON and (t.is_cuda or INTERPRET)
 
 
+if HAS_TRITON:
+    from . import decode_attention, kvcache, prefill_attention, rmsnorm
+
+
 def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
-    return reference.store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale, v_scale)
+    impl = kvcache if use_triton(key) else reference
+    return impl.store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale, v_scale)
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
                            k_scale=None, v_scale=None):
-    return reference.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                                            k_scale, v_scale)
+    impl = decode_attention if use_triton(q) else reference
+    return impl.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
+                                       k_scale, v_scale)
 
 
 def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale,
                             k_scale=None, v_scale=None):
-    return reference.paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens,
-                                             block_tables, scale, k_scale, v_scale)
+    impl = prefill_attention if use_triton(q) else reference
+    return impl.paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens,
+                                        block_tables, scale, k_scale, v_scale)
 
 
 def rms_norm(x, weight, eps):
-    return reference.rms_norm(x, weight, eps)
+    return (rmsnorm if use_triton(x) else reference).rms_norm(x, weight, eps)
 
 
 def fused_add_rms_norm(x, residual, weight, eps):
-    return reference.fused_add_rms_norm(x, residual, weight, eps)
+    return (rmsnorm if use_triton(x) else reference).fused_add_rms_norm(x, residual, weight, eps)
 
 
 __all__ = ["store_kvcache", "paged_attention_decode", "paged_attention_prefill", "rms_norm",

@@ -1,0 +1,183 @@
+"""Triton kernel: paged attention for the decode step (one new query token per sequence).
+
+Spec: `reference.paged_attention_decode`. Decode reads every cached key and value of every
+sequence once per layer and does only 4 flops per byte it reads, so its speed is memory
+bandwidth: the kernel's job is to stream K/V at close to the GPU's ~3 TB/s.
+
+Two ideas make that possible (the flash-decoding recipe):
+  * Grouped-query aware: one program handles all `group = H // Hkv` query heads that share a KV
+    head, so each K/V row is read from memory once, not `group` times. The group's queries form
+    the rows of a small matrix (padded to 16 for tl.dot), and each tile of keys is one matmul.
+  * Split-K: a long context is cut into `num_splits` pieces handled by different programs; each
+    writes a partial softmax (its output and log-sum-exp), and a second small kernel combines
+    them. With few sequences this keeps all SMs busy; with many (B * Hkv >> #SMs) one split is
+    enough and the first kernel writes the final output directly.
+
+Grid: stage 1 (B, Hkv, num_splits); stage 2 (B, H), only when num_splits > 1. The launch
+configuration depends on shapes only (never on context_lens' values), so it can be captured in a
+CUDA graph. FP8 caches are dequantized in registers: the per-token key scale multiplies the
+scores and the value scale multiplies the probabilities, so the 1-byte rows are what is read.
+
+Check: `python -m pytest tests/final/test_kernels.py -q -k decode`
+Speed: `python -m nanovllm_final.kernels.bench_kernels` (on a GPU)
+"""
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from .reference import is_fp8
+
+BLOCK_N = 64  # keys per inner-loop tile
+MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this
+NUM_WARPS = 4
+NUM_STAGES = 2
+
+
+@triton.jit
+def _decode_split_kernel(
+    q_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, block_tables_ptr, context_lens_ptr,
+    out_ptr, part_out_ptr, part_lse_ptr,
+    qk_scale,  # softmax scale * log2(e): the kernel works in base 2
+    stride_qb, stride_qh, stride_ob, stride_oh,
+    stride_cb, stride_ct, stride_ch, stride_bt,
+    num_heads, num_kv_heads, head_dim, group, split_size, num_splits,
+    BLOCK_SIZE: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    FP8: tl.constexpr, ONE_SPLIT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+):
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1)
+    split = tl.program_id(2)
+    context_len = tl.load(context_lens_ptr + seq)
+    start = split * split_size
+    if start >= context_len:  # this split lies past the end of a short context: nothing to do
+        return
+    end = tl.minimum(start + split_size, context_len)
+
+    offs_g = tl.arange(0, GROUP_PAD)
+    offs_d = tl.arange(0, BLOCK_D)
+    heads = kv_head * group + offs_g  # the query heads that read this KV head
+    mask_gd = (offs_g[:, None] < group) & (offs_d[None, :] < head_dim)
+    q = tl.load(q_ptr + seq * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
+                mask=mask_gd, other=0.0)  # (GROUP_PAD, BLOCK_D)
+
+    m_i = tl.full([GROUP_PAD], float("-inf"), tl.float32)  # running max of the scores (base 2)
+    l_i = tl.zeros([GROUP_PAD], tl.float32)  # running sum of exp2(score - m_i)
+    acc = tl.zeros([GROUP_PAD, BLOCK_D], tl.float32)  # running sum of p * v
+    table = block_tables_ptr + seq * stride_bt
+    for n0 in range(start, end, BLOCK_N):
+        offs_n = n0 + tl.arange(0, BLOCK_N)
+        mask_n = offs_n < end
+        block = tl.load(table + offs_n // BLOCK_SIZE, mask=mask_n, other=0).to(tl.int64)  # (BLOCK_N,)
+        row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
+        mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
+        k = tl.load(k_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
+        s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION)  # (GROUP_PAD, BLOCK_N)
+        if FP8:
+            scale_idx = (block * BLOCK_SIZE + offs_n % BLOCK_SIZE) * num_kv_heads + kv_head
+            s *= tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)[None, :]
+        s = tl.where(mask_n[None, :], s * qk_scale, float("-inf"))
+
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
+        if FP8:
+            p *= tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0)[None, :]
+        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
+        m_i = m_new
+
+    if ONE_SPLIT:
+        tl.store(out_ptr + seq * stride_ob + heads[:, None] * stride_oh + offs_d[None, :],
+                 (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=mask_gd)
+    else:  # partial result of this split: normalized output and its log2-sum-exp2
+        part = (seq * num_heads + heads) * num_splits + split  # (GROUP_PAD,)
+        tl.store(part_out_ptr + part[:, None] * head_dim + offs_d[None, :], acc / l_i[:, None], mask=mask_gd)
+        tl.store(part_lse_ptr + part, m_i + tl.log2(l_i), mask=offs_g < group)
+
+
+@triton.jit
+def _decode_reduce_kernel(
+    part_out_ptr, part_lse_ptr, context_lens_ptr, out_ptr,
+    stride_ob, stride_oh, num_heads, head_dim, split_size, num_splits,
+    SPLIT_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    seq = tl.program_id(0)
+    head = tl.program_id(1)
+    used = tl.cdiv(tl.load(context_lens_ptr + seq), split_size)  # splits that saw any token
+    offs_s = tl.arange(0, SPLIT_PAD)
+    offs_d = tl.arange(0, BLOCK_D)
+    part = (seq * num_heads + head) * num_splits + offs_s  # (SPLIT_PAD,)
+    lse = tl.load(part_lse_ptr + part, mask=offs_s < used, other=float("-inf"))
+    weight = tl.exp2(lse - tl.max(lse, axis=0))  # each split's share of the softmax mass
+    o = tl.load(part_out_ptr + part[:, None] * head_dim + offs_d[None, :],
+                mask=(offs_s[:, None] < used) & (offs_d[None, :] < head_dim), other=0.0)
+    out = tl.sum(weight[:, None] * o, axis=0) / tl.sum(weight, axis=0)
+    tl.store(out_ptr + seq * stride_ob + head * stride_oh + offs_d, out.to(out_ptr.dtype.element_ty),
+             mask=offs_d < head_dim)
+
+
+_NUM_SMS = {}
+
+
+def _num_sms(device) -> int:
+    if device.type != "cuda":
+        return 4  # the interpreter on CPU: a small number so tests exercise several splits
+    if device not in _NUM_SMS:
+        _NUM_SMS[device] = torch.cuda.get_device_properties(device).multi_processor_count
+    return _NUM_SMS[device]
+
+
+def choose_num_splits(batch, num_kv_heads, max_context, device) -> int:
+    """Enough splits to give every SM ~2 programs, but never pieces shorter than MIN_SPLIT_TOKENS."""
+    wanted = triton.cdiv(2 * _num_sms(device), batch * num_kv_heads)
+    return max(1, min(wanted, triton.cdiv(max_context, MIN_SPLIT_TOKENS)))
+
+
+def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
+                           k_scale=None, v_scale=None, num_splits=None):
+    """Same contract as reference.paged_attention_decode; num_splits=None picks one from shapes."""
+    B, H, head_dim = q.shape
+    _, block_size, num_kv_heads, _ = k_cache.shape
+    group = H // num_kv_heads
+    assert H == group * num_kv_heads and q.stride(-1) == 1 and k_cache.stride(-1) == 1
+    assert k_cache.stride() == v_cache.stride()
+    out = torch.empty(B, H, head_dim, dtype=q.dtype, device=q.device)
+    if B == 0:
+        return out
+    max_context = block_tables.shape[1] * block_size  # a bound from shapes: no device sync
+    if num_splits is None:
+        num_splits = choose_num_splits(B, num_kv_heads, max_context, q.device)
+    split_size = triton.cdiv(triton.cdiv(max_context, num_splits), BLOCK_N) * BLOCK_N
+    num_splits = triton.cdiv(max_context, split_size)
+    fp8 = is_fp8(k_cache)
+    if not fp8:
+        k_scale, v_scale = k_cache, v_cache  # unused pointers
+    if num_splits > 1:
+        part_out = torch.empty(B, H, num_splits, head_dim, dtype=torch.float32, device=q.device)
+        part_lse = torch.empty(B, H, num_splits, dtype=torch.float32, device=q.device)
+    else:
+        part_out = part_lse = out  # unused pointers
+    block_d = max(16, triton.next_power_of_2(head_dim))
+    _decode_split_kernel[(B, num_kv_heads, num_splits)](
+        q, k_cache, v_cache, k_scale, v_scale, block_tables, context_lens,
+        out, part_out, part_lse,
+        scale * math.log2(math.e),
+        q.stride(0), q.stride(1), out.stride(0), out.stride(1),
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), block_tables.stride(0),
+        H, num_kv_heads, head_dim, group, split_size, num_splits,
+        BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=BLOCK_N,
+        BLOCK_D=block_d, FP8=fp8, ONE_SPLIT=num_splits == 1,
+        DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
+        num_warps=NUM_WARPS, num_stages=NUM_STAGES,
+    )
+    if num_splits > 1:
+        _decode_reduce_kernel[(B, H)](
+            part_out, part_lse, context_lens, out, out.stride(0), out.stride(1),
+            H, head_dim, split_size, num_splits,
+            SPLIT_PAD=triton.next_power_of_2(num_splits), BLOCK_D=block_d, num_warps=4,
+        )
+    return out

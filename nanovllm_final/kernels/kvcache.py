@@ -1,0 +1,91 @@
+"""Triton kernel: write this step's keys and values into the paged KV cache.
+
+Spec: `reference.store_kvcache`. Token i of the batch goes to slot = slot_mapping[i], i.e. block
+slot // block_size, row slot % block_size; slot -1 (a padded token, or one whose KV is already
+cached) is skipped.
+
+Grid: (N,) - one program per token, covering all of its KV heads at once (a (Hkv, d) tile, 2 KiB
+for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d elements and
+writes as many.
+
+FP8 (cache dtype float8_e4m3fn): each token's head vector gets its own scale
+amax(|x|) / 448 so the largest element lands on e4m3's largest finite value; the cache keeps
+x / scale in e4m3 and k_scale / v_scale (num_blocks, block_size, Hkv) keep the float32 scale
+that attention multiplies back in.
+
+Check: `python -m pytest tests/final/test_kernels.py -q -k store`
+"""
+
+import triton
+import triton.language as tl
+
+from .reference import FP8_MAX, FP8_MIN_SCALE, is_fp8
+
+
+@triton.jit
+def _store_one(x_ptr, stride_xh, cache_ptr, scale_ptr, slot, block_size, num_kv_heads,
+               stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
+               FP8: tl.constexpr, FP8_MAX: tl.constexpr, FP8_MIN_SCALE: tl.constexpr):
+    """Store one token's (Hkv, d) tile of K or V at `slot`."""
+    x = tl.load(x_ptr + offs_h[:, None] * stride_xh + offs_d[None, :], mask=mask, other=0.0)
+    block = slot // block_size
+    row = slot % block_size
+    dst = cache_ptr + block * stride_cb + row * stride_ct + offs_h[:, None] * stride_ch + offs_d[None, :]
+    if FP8:
+        x = x.to(tl.float32)
+        scale = tl.maximum(tl.max(tl.abs(x), axis=1) / FP8_MAX, FP8_MIN_SCALE)  # (Hkv,)
+        tl.store(dst, (x / scale[:, None]).to(cache_ptr.dtype.element_ty), mask=mask)
+        # the scale tensor is (num_blocks, block_size, Hkv) contiguous: one float per slot per head
+        tl.store(scale_ptr + slot * num_kv_heads + offs_h, scale, mask=offs_h < num_kv_heads)
+    else:
+        tl.store(dst, x.to(cache_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _store_kvcache_kernel(
+    key_ptr, value_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, slot_mapping_ptr,
+    stride_kn, stride_kh, stride_vn, stride_vh,
+    stride_cb, stride_ct, stride_ch,  # cache strides: block, row in block, head (d is contiguous)
+    block_size, num_kv_heads, head_dim,
+    BLOCK_H: tl.constexpr, BLOCK_D: tl.constexpr,
+    FP8: tl.constexpr, FP8_MAX: tl.constexpr, FP8_MIN_SCALE: tl.constexpr,
+):
+    token = tl.program_id(0)
+    slot = tl.load(slot_mapping_ptr + token).to(tl.int64)
+    if slot < 0:  # nothing to store for this token
+        return
+    offs_h = tl.arange(0, BLOCK_H)
+    offs_d = tl.arange(0, BLOCK_D)
+    mask = (offs_h[:, None] < num_kv_heads) & (offs_d[None, :] < head_dim)  # (BLOCK_H, BLOCK_D)
+    token = token.to(tl.int64)
+    _store_one(key_ptr + token * stride_kn, stride_kh, k_cache_ptr, k_scale_ptr, slot,
+               block_size, num_kv_heads, stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
+               FP8, FP8_MAX, FP8_MIN_SCALE)
+    _store_one(value_ptr + token * stride_vn, stride_vh, v_cache_ptr, v_scale_ptr, slot,
+               block_size, num_kv_heads, stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
+               FP8, FP8_MAX, FP8_MIN_SCALE)
+
+
+def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
+    """Same contract as reference.store_kvcache; key/value may be strided views of a fused QKV."""
+    N, num_kv_heads, head_dim = key.shape
+    if N == 0:
+        return
+    assert key.stride(-1) == 1 and value.stride(-1) == 1, "head_dim must be contiguous"
+    assert k_cache.stride() == v_cache.stride() and k_cache.stride(-1) == 1
+    assert k_cache.stride(2) == head_dim and k_cache.stride(1) == num_kv_heads * head_dim, \
+        "each cache row (Hkv, d) must be contiguous"
+    fp8 = is_fp8(k_cache)
+    if fp8:
+        assert k_scale is not None and v_scale is not None and k_scale.is_contiguous() and v_scale.is_contiguous()
+    else:  # unused pointers: pass the caches so the launch has a tensor to point at
+        k_scale, v_scale = k_cache, v_cache
+    _store_kvcache_kernel[(N,)](
+        key, value, k_cache, v_cache, k_scale, v_scale, slot_mapping,
+        key.stride(0), key.stride(1), value.stride(0), value.stride(1),
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+        k_cache.shape[1], num_kv_heads, head_dim,
+        BLOCK_H=triton.next_power_of_2(num_kv_heads), BLOCK_D=triton.next_power_of_2(head_dim),
+        FP8=fp8, FP8_MAX=FP8_MAX, FP8_MIN_SCALE=FP8_MIN_SCALE,
+        num_warps=4,
+    )
