@@ -1,0 +1,1 @@
+"""layers of nanovllm_final."""

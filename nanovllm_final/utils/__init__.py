@@ -1,0 +1,1 @@
+"""utils of nanovllm_final."""

@@ -1,0 +1,171 @@
+"""LLMEngine: requests in, finished sequences out, one scheduler step at a time.
+
+    add_request(prompt, params)  check the request, make a Sequence, queue it
+    step()                       schedule -> model runner (every rank) -> postprocess
+
+With tensor_parallel_size > 1 the engine starts one worker process per extra rank
+(torch.multiprocessing, spawn); rank 0's model runner lives here and drives them. `close()`
+(also run by a `with` block and at interpreter exit) tells the workers to leave and waits for
+them; a worker whose engine died leaves on its own (model_runner.worker_loop).
+"""
+
+import atexit
+import dataclasses
+import socket
+from pathlib import Path
+
+import torch.multiprocessing as mp
+from transformers import AutoTokenizer
+
+from nanovllm_final.config import Config
+from nanovllm_final.engine.model_runner import ModelRunner
+from nanovllm_final.engine.scheduler import Scheduler
+from nanovllm_final.engine.sequence import Sequence
+from nanovllm_final.sampling_params import SamplingParams
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LLMEngine:
+    def __init__(self, model, **kwargs):
+        names = {f.name for f in dataclasses.fields(Config) if f.init}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown}; the options are {sorted(names - {'model'})}")
+        config = Config(model, **kwargs)
+        if not list(Path(config.model).glob("*.safetensors")):
+            raise FileNotFoundError(f"no *.safetensors file in {config.model}; the engine loads safetensors weights only")
+        self.config = config
+        self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+        Sequence.block_size = config.kvcache_block_size
+        config.dist_port = free_port()
+        self.ps, self.events, self.closed = [], [], False
+        ctx = mp.get_context("spawn")
+        for rank in range(1, config.tensor_parallel_size):
+            event = ctx.Event()
+            process = ctx.Process(target=ModelRunner, args=(config, rank, event), daemon=True)
+            process.start()
+            self.ps.append(process)
+            self.events.append(event)
+        try:
+            self.model_runner = ModelRunner(config, 0, self.events)
+        except BaseException:
+            self._stop_workers(wait=0)  # they may be stuck waiting for rank 0 to join them
+            raise
+        self.scheduler = Scheduler(config)
+        atexit.register(self.close)
+
+    # ---- requests -----------------------------------------------------------------------------
+    def encode(self, prompt) -> list[int]:
+        """A prompt is a string or a list of token ids; check it before any work starts."""
+        if isinstance(prompt, str):
+            ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        elif isinstance(prompt, (list, tuple)):
+            ids = list(prompt)
+        else:
+            raise ValueError(f"a prompt is a string or a list of token ids, got {type(prompt).__name__}")
+        if not ids:
+            raise ValueError("prompt is empty; give at least one token")
+        vocab = self.config.hf_config.vocab_size
+        bad = [t for t in ids if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < vocab]
+        if bad:
+            raise ValueError(f"token ids {bad[:5]} are outside the vocabulary [0, {vocab}); check the tokenizer matches the model")
+        if len(ids) >= self.config.max_model_len:
+            raise ValueError(
+                f"prompt has {len(ids):,} tokens but max_model_len is {self.config.max_model_len:,} (prompt plus "
+                "at least one new token); shorten the prompt or raise max_model_len"
+            )
+        return ids
+
+    def make_sequence(self, prompt, sampling_params: SamplingParams) -> Sequence:
+        if not isinstance(sampling_params, SamplingParams):
+            raise ValueError(f"sampling_params must be a SamplingParams, got {type(sampling_params).__name__}")
+        seq = Sequence(self.encode(prompt), sampling_params)
+        needed, pool = self.scheduler.blocks_needed(seq), self.config.num_kvcache_blocks
+        if needed > pool:
+            raise ValueError(
+                f"a request of {seq.num_prompt_tokens} prompt tokens and max_tokens={seq.max_tokens} needs "
+                f"{needed} KV blocks of {self.config.kvcache_block_size} tokens, but the pool has {pool}; "
+                "lower max_tokens, shorten the prompt, or raise num_kvcache_blocks"
+            )
+        return seq
+
+    def add_request(self, prompt, sampling_params: SamplingParams) -> Sequence:
+        seq = self.make_sequence(prompt, sampling_params)
+        self.scheduler.add(seq)
+        return seq
+
+    def abort(self, seqs: list[Sequence]) -> None:
+        for seq in seqs:
+            if not seq.is_finished:
+                self.scheduler.finish(seq, "abort")
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def step(self) -> tuple[list[Sequence], int, int]:
+        """One forward pass. Returns (sequences that got a token, prefill tokens, decode tokens)."""
+        if self.closed:
+            raise RuntimeError("this LLM has been closed; create a new one")
+        seqs = self.scheduler.schedule()
+        if not seqs:
+            return [], 0, 0
+        num_decode = sum(1 for seq in seqs if seq.num_tokens - seq.num_cached_tokens == 1)
+        num_prefill = sum(seq.num_scheduled_tokens for seq in seqs) - num_decode
+        token_ids = self.model_runner.call("run", seqs)
+        self.scheduler.postprocess(seqs, token_ids)
+        stepped = [seq for seq, t in zip(seqs, token_ids) if t is not None]
+        for seq in stepped:
+            if seq.sampling_params.stop and self.stop_position(seq) is not None:
+                if seq.is_finished:
+                    seq.finish_reason = "stop"
+                else:
+                    self.scheduler.finish(seq, "stop")
+        return stepped, num_prefill, num_decode
+
+    def is_finished(self) -> bool:
+        return self.scheduler.is_finished()
+
+    def stop_position(self, seq: Sequence, text: str | None = None) -> int | None:
+        """Where the first stop string starts in the completion's text, or None. Only the tail
+        is decoded while running: a new stop string must end in the newest tokens."""
+        stops = seq.sampling_params.stop
+        if text is None:
+            tail = 4 * max(len(s) for s in stops) + 4  # a character spans at most 4 byte tokens
+            text = self.tokenizer.decode(seq.completion_token_ids[-tail:], skip_special_tokens=True)
+        found = [i for i in (text.find(s) for s in stops) if i >= 0]
+        return min(found) if found else None
+
+    def output_text(self, seq: Sequence) -> str:
+        text = self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True)
+        if seq.finish_reason == "stop" and seq.sampling_params.stop:
+            cut = self.stop_position(seq, text)
+            text = text if cut is None else text[:cut]
+        return text
+
+    # ---- shutdown -----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        atexit.unregister(self.close)
+        runner = getattr(self, "model_runner", None)
+        if runner is not None:
+            runner.call("exit")
+            del self.model_runner
+        self._stop_workers()
+
+    def _stop_workers(self, wait: float = 10) -> None:
+        for p in self.ps:
+            p.join(timeout=wait)
+            if p.is_alive():
+                p.terminate()
+        self.ps = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

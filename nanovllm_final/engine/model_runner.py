@@ -1,0 +1,278 @@
+"""ModelRunner: owns the model, the KV cache and (on GPU) the CUDA graphs of one rank.
+
+Each step it turns the scheduled sequences into one flat batch (nano-vllm's prepare step):
+
+    input_ids, positions   (N,)   the tokens computed this step, all sequences back to back
+    slot_mapping           (N,)   where each token's K/V goes in the paged cache
+    cu_seqlens_q           (B+1,) where each sequence's tokens start and end in the batch
+    context_lens           (B,)   each sequence's length in the cache after this step
+    block_tables           (B, max_blocks)
+
+runs the model, computes logits only for sequences that reached their last token (a prefill chunk
+that stops mid-prompt needs none), and samples on rank 0. With tensor parallelism, rank 0 lives
+in the engine's process and sends each call to the other ranks through shared memory; they run
+the same step and take part in the all-reduces (`worker_loop`).
+"""
+
+import pickle
+from multiprocessing import parent_process
+from multiprocessing.shared_memory import SharedMemory
+
+import torch
+import torch.distributed as dist
+
+from nanovllm_final.config import Config
+from nanovllm_final.engine.sequence import Sequence
+from nanovllm_final.layers.linear import set_tp
+from nanovllm_final.layers.sampler import Sampler
+from nanovllm_final.models import MODEL_CLASSES
+from nanovllm_final.utils.context import get_context, reset_context, set_context
+from nanovllm_final.utils.loader import load_model
+
+FP8 = torch.float8_e4m3fn
+
+
+class ModelRunner:
+    def __init__(self, config: Config, rank: int, events=None):
+        self.config, self.rank, self.events = config, rank, events
+        self.world_size = config.tensor_parallel_size
+        self.block_size = config.kvcache_block_size
+        self.enforce_eager = config.enforce_eager or config.device != "cuda"
+        hf = config.hf_config
+        if config.device == "cuda":
+            torch.cuda.set_device(rank)
+            self.device = torch.device("cuda", rank)
+        else:
+            self.device = torch.device("cpu")
+        if self.world_size > 1:
+            backend = "nccl" if config.device == "cuda" else "gloo"
+            dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{config.dist_port}",
+                                    world_size=self.world_size, rank=rank)
+        torch.manual_seed(config.seed)
+        set_tp(rank, self.world_size)
+        default_dtype = torch.get_default_dtype()
+        torch.set_default_dtype(config.dtype)
+        try:
+            with torch.device(self.device):
+                self.model = MODEL_CLASSES[hf.architecture](hf)
+            load_model(self.model, config.model)
+        finally:
+            torch.set_default_dtype(default_dtype)
+            set_tp(0, 1)
+        self.sampler = Sampler()
+        self.allocate_kv_cache()
+        if not self.enforce_eager:
+            self.capture_cudagraph()
+        if self.world_size > 1:
+            self.shm_name = f"nanovllm-{config.dist_port}"
+            # Room for the largest step's pickled sequences: their new tokens and block tables.
+            max_blocks = config.max_model_len // self.block_size + 1
+            self.shm_size = (1 << 20) + 24 * config.max_num_batched_tokens + config.max_num_seqs * (8 * max_blocks + 256)
+            dist.barrier()
+            if rank == 0:
+                self.shm = SharedMemory(name=self.shm_name, create=True, size=self.shm_size)
+                dist.barrier()
+            else:
+                dist.barrier()
+                self.shm = SharedMemory(name=self.shm_name)
+                self.worker_loop()
+
+    # ---- tensor parallel plumbing -------------------------------------------------------------
+    def worker_loop(self) -> None:
+        """Ranks > 0: wait for rank 0's next call; leave when told to, or when the engine is gone."""
+        parent = parent_process()
+        while True:
+            while not self.events.wait(timeout=1.0):
+                if parent is not None and not parent.is_alive():  # the engine died without exit()
+                    self.shm.close()
+                    return
+            n = int.from_bytes(self.shm.buf[0:4], "little")
+            method, *args = pickle.loads(self.shm.buf[4:n + 4])
+            self.events.clear()
+            getattr(self, method)(*args)
+            if method == "exit":
+                return
+
+    def call(self, method: str, *args):
+        """On rank 0: run `method` here and on every other rank."""
+        if self.world_size > 1 and self.rank == 0:
+            data = pickle.dumps([method, *args])
+            if len(data) + 4 > self.shm_size:
+                raise RuntimeError(f"step of {len(data)} bytes does not fit the {self.shm_size}-byte channel")
+            self.shm.buf[0:4] = len(data).to_bytes(4, "little")
+            self.shm.buf[4:len(data) + 4] = data
+            for event in self.events:
+                event.set()
+        return getattr(self, method)(*args)
+
+    def exit(self) -> None:
+        if self.world_size > 1:
+            self.shm.close()
+            dist.barrier()  # every rank has closed its view before the name goes away
+            if self.rank == 0:
+                self.shm.unlink()
+            dist.destroy_process_group()
+        if not self.enforce_eager:
+            del self.graphs, self.graph_pool
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # ---- KV cache -----------------------------------------------------------------------------
+    def allocate_kv_cache(self) -> None:
+        config, hf = self.config, self.config.hf_config
+        num_kv_heads = hf.num_key_value_heads // self.world_size
+        fp8 = config.kv_cache_dtype == "fp8"
+        kv_dtype = FP8 if fp8 else config.dtype
+        L, bs, d = hf.num_hidden_layers, self.block_size, hf.head_dim
+        # K and V, every layer; FP8 adds one float32 scale per token per head for each.
+        block_bytes = 2 * L * bs * num_kv_heads * (d * kv_dtype.itemsize + (4 if fp8 else 0))
+        if config.num_kvcache_blocks <= 0:
+            if self.device.type == "cuda":
+                num_blocks = self.blocks_from_free_gpu_memory(block_bytes)
+            else:
+                wanted = config.max_num_seqs * -(-config.max_model_len // bs)
+                num_blocks = min(int(config.cpu_kvcache_gib * 2**30) // block_bytes, wanted)
+            if self.world_size > 1:  # every rank must agree on the pool size
+                t = torch.tensor([num_blocks], device=self.device)
+                dist.all_reduce(t, op=dist.ReduceOp.MIN)
+                num_blocks = int(t)
+            config.num_kvcache_blocks = num_blocks
+        if config.num_kvcache_blocks < 1:
+            raise ValueError("no memory left for the KV cache; lower max_num_batched_tokens or raise gpu_memory_utilization")
+        shape = (2, L, config.num_kvcache_blocks, bs, num_kv_heads, d)
+        # Zeros, not empty: attention reads whole blocks, and garbage NaNs would leak through 0 * NaN.
+        self.kv_cache = torch.zeros(shape, dtype=kv_dtype, device=self.device)
+        self.kv_scale = torch.ones(shape[:-1], dtype=torch.float32, device=self.device) if fp8 else None
+        attns = [m for m in self.model.modules() if hasattr(m, "k_cache")]
+        for i, attn in enumerate(attns):
+            attn.k_cache, attn.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
+            if fp8:
+                attn.k_scale, attn.v_scale = self.kv_scale[0, i], self.kv_scale[1, i]
+
+    def blocks_from_free_gpu_memory(self, block_bytes: int) -> int:
+        """Run the largest batch once without a cache to measure the activations' peak, then give
+        what `gpu_memory_utilization` leaves to the KV cache."""
+        config = self.config
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        n = min(config.max_num_batched_tokens, config.max_model_len)
+        num_seqs = max(1, min(config.max_num_batched_tokens // n, config.max_num_seqs))
+        input_ids = torch.zeros(num_seqs * n, dtype=torch.long, device=self.device)
+        positions = torch.arange(n, device=self.device).repeat(num_seqs)
+        cu = torch.arange(0, (num_seqs + 1) * n, n, dtype=torch.int32, device=self.device)
+        set_context(True, cu_seqlens_q=cu, max_seqlen_q=n)
+        with torch.inference_mode():
+            self.model.compute_logits(self.model(input_ids, positions)[cu[1:] - 1])
+        reset_context()
+        torch.cuda.synchronize()
+        free, total = torch.cuda.mem_get_info()
+        stats = torch.cuda.memory_stats()
+        peak, current = stats["allocated_bytes.all.peak"], stats["allocated_bytes.all.current"]
+        budget = total * config.gpu_memory_utilization - (total - free) - (peak - current)
+        return int(budget) // block_bytes
+
+    # ---- one step -----------------------------------------------------------------------------
+    def prepare_batch(self, seqs: list[Sequence]):
+        bs = self.block_size
+        input_ids, positions, slot_mapping, cu_seqlens_q, context_lens, logits_indices = [], [], [], [0], [], []
+        for seq in seqs:
+            start, n = seq.num_cached_tokens, seq.num_scheduled_tokens
+            end = start + n
+            input_ids.extend(seq.scheduled_token_ids())
+            positions.extend(range(start, end))
+            for b in range(start // bs, (end - 1) // bs + 1):  # slots block by block, not token by token
+                offset = seq.block_table[b] * bs - b * bs
+                slot_mapping.extend(range(offset + max(start, b * bs), offset + min(end, (b + 1) * bs)))
+            cu_seqlens_q.append(cu_seqlens_q[-1] + n)
+            context_lens.append(end)
+            if end == seq.num_tokens:  # this sequence's newest token was computed: sample after it
+                logits_indices.append(cu_seqlens_q[-1] - 1)
+        width = max(len(seq.block_table) for seq in seqs)
+        block_tables = [seq.block_table + [-1] * (width - len(seq.block_table)) for seq in seqs]
+        is_prefill = cu_seqlens_q[-1] > len(seqs)  # some sequence computes more than one token
+        to = dict(device=self.device, non_blocking=True)
+        pin = self.device.type == "cuda"
+        tensor = lambda x, dtype: torch.tensor(x, dtype=dtype, pin_memory=pin).to(**to)  # noqa: E731
+        set_context(
+            is_prefill,
+            cu_seqlens_q=tensor(cu_seqlens_q, torch.int32),
+            max_seqlen_q=max(seq.num_scheduled_tokens for seq in seqs),
+            slot_mapping=tensor(slot_mapping, torch.long),
+            context_lens=tensor(context_lens, torch.int32),
+            block_tables=tensor(block_tables, torch.int32),
+            no_cache_reads=all(seq.num_cached_tokens == 0 for seq in seqs),
+        )
+        return tensor(input_ids, torch.long), tensor(positions, torch.long), logits_indices
+
+    def prepare_sample(self, seqs: list[Sequence]):
+        params = [seq.sampling_params for seq in seqs]
+        for seq in seqs:
+            if seq.sampling_params.seed is not None and seq.generator is None:
+                seq.generator = torch.Generator(self.device).manual_seed(seq.sampling_params.seed)
+        col = lambda name, dtype: torch.tensor([getattr(p, name) for p in params], dtype=dtype, device=self.device)  # noqa: E731
+        return (col("temperature", torch.float32), col("top_k", torch.long), col("top_p", torch.float32),
+                col("min_p", torch.float32), [seq.generator for seq in seqs])
+
+    @torch.inference_mode()
+    def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:
+        n = input_ids.shape[0]
+        if is_prefill or self.enforce_eager or n > self.graph_bs[-1]:
+            return self.model(input_ids, positions)
+        graph_bs = next(b for b in self.graph_bs if b >= n)
+        ctx, g = get_context(), self.graph_vars
+        g["input_ids"][:n] = input_ids
+        g["positions"][:n] = positions
+        g["slot_mapping"].fill_(-1)
+        g["slot_mapping"][:n] = ctx.slot_mapping
+        g["context_lens"].fill_(1)  # padded rows attend to one harmless slot of block 0
+        g["context_lens"][:n] = ctx.context_lens
+        g["block_tables"].fill_(0)
+        g["block_tables"][:n, :ctx.block_tables.shape[1]] = ctx.block_tables
+        self.graphs[graph_bs].replay()
+        return g["outputs"][:n]
+
+    @torch.inference_mode()
+    def run(self, seqs: list[Sequence]) -> list[int | None]:
+        """One step: forward the scheduled tokens; return each sequence's new token, or None."""
+        input_ids, positions, logits_indices = self.prepare_batch(seqs)
+        hidden = self.run_model(input_ids, positions, get_context().is_prefill)
+        reset_context()
+        if not logits_indices:
+            return [None] * len(seqs)
+        logits = self.model.compute_logits(hidden[logits_indices])  # (B', vocab) on rank 0
+        if self.rank != 0:
+            return []
+        done = [seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens for seq in seqs]
+        sampled = self.sampler(logits, *self.prepare_sample([s for s, d in zip(seqs, done) if d]))
+        token_ids = iter(sampled.tolist())
+        return [next(token_ids) if d else None for d in done]
+
+    @torch.inference_mode()
+    def capture_cudagraph(self) -> None:
+        """Record the decode step once per batch size; replaying a graph skips the CPU launch cost
+        of a few hundred small kernels per step, which dominates decode of a small model."""
+        config = self.config
+        max_bs = min(config.max_num_seqs, 512)
+        max_blocks = -(-config.max_model_len // self.block_size)
+        g = self.graph_vars = dict(
+            input_ids=torch.zeros(max_bs, dtype=torch.long, device=self.device),
+            positions=torch.zeros(max_bs, dtype=torch.long, device=self.device),
+            slot_mapping=torch.full((max_bs,), -1, dtype=torch.long, device=self.device),
+            context_lens=torch.ones(max_bs, dtype=torch.int32, device=self.device),
+            block_tables=torch.zeros(max_bs, max_blocks, dtype=torch.int32, device=self.device),
+        )
+        g["outputs"] = torch.zeros(max_bs, config.hf_config.hidden_size, device=self.device, dtype=config.dtype)
+        self.graph_bs = [b for b in (1, 2, 4, 8) if b < max_bs] + list(range(16, max_bs, 16)) + [max_bs]
+        self.graphs, self.graph_pool = {}, None
+        for bs in reversed(self.graph_bs):  # the largest first, so the smaller ones reuse its pool
+            graph = torch.cuda.CUDAGraph()
+            set_context(False, slot_mapping=g["slot_mapping"][:bs], context_lens=g["context_lens"][:bs],
+                        block_tables=g["block_tables"][:bs])
+            g["outputs"][:bs] = self.model(g["input_ids"][:bs], g["positions"][:bs])  # warm-up
+            with torch.cuda.graph(graph, self.graph_pool):
+                g["outputs"][:bs] = self.model(g["input_ids"][:bs], g["positions"][:bs])
+            if self.graph_pool is None:
+                self.graph_pool = graph.pool()
+            self.graphs[bs] = graph
+            torch.cuda.synchronize()
+            reset_context()

@@ -1,0 +1,125 @@
+"""Scheduler: which sequences run in the next forward pass, and how many tokens each computes.
+
+Continuous batching with chunked prefill, under a budget of `max_num_batched_tokens` per step:
+
+1. Decodes first: every running sequence whose prompt is done computes its one newest token. If
+   no block is free for it, the most recently admitted running sequence is preempted (its
+   blocks freed, its tokens kept; it recomputes them later), so older requests keep going.
+2. Then prefill chunks: running sequences part-way through their prompt, then waiting ones in
+   arrival order (FIFO: the first waiting sequence that does not fit stops admission, so a long
+   prompt is never overtaken forever). A prompt larger than what is left of the budget computes
+   as much as fits and continues next step.
+
+After the forward pass, `postprocess` advances each sequence, appends the sampled token where
+a sequence reached its end, registers new full blocks in the prefix cache and retires finished
+sequences.
+"""
+
+from collections import deque
+
+from nanovllm_final.config import Config
+from nanovllm_final.engine.block_manager import BlockManager
+from nanovllm_final.engine.sequence import Sequence, SequenceStatus
+
+
+class Scheduler:
+    def __init__(self, config: Config, num_blocks: int | None = None):
+        self.max_num_seqs = config.max_num_seqs
+        self.max_num_batched_tokens = config.max_num_batched_tokens
+        self.max_model_len = config.max_model_len
+        self.eos = set(config.eos)
+        self.block_manager = BlockManager(num_blocks or config.num_kvcache_blocks, config.kvcache_block_size)
+        self.waiting: deque[Sequence] = deque()
+        self.running: deque[Sequence] = deque()  # in admission order: the oldest first
+        self.num_preemptions = 0
+
+    def is_finished(self) -> bool:
+        return not self.waiting and not self.running
+
+    def blocks_needed(self, seq: Sequence) -> int:
+        """Blocks a request holds at its longest: the prompt plus every token it may generate."""
+        max_len = min(seq.num_prompt_tokens + seq.max_tokens, self.max_model_len)
+        return (max_len + self.block_manager.block_size - 1) // self.block_manager.block_size
+
+    def add(self, seq: Sequence) -> None:
+        num_blocks = len(self.block_manager.blocks)
+        if self.blocks_needed(seq) > num_blocks:
+            raise ValueError(
+                f"a request of {seq.num_prompt_tokens} prompt tokens and max_tokens={seq.max_tokens} needs "
+                f"{self.blocks_needed(seq)} KV blocks of {self.block_manager.block_size} tokens, but the pool "
+                f"has {num_blocks}; lower max_tokens, shorten the prompt, or raise num_kvcache_blocks"
+            )
+        self.waiting.append(seq)
+
+    def schedule(self) -> list[Sequence]:
+        budget = self.max_num_batched_tokens
+        scheduled: list[Sequence] = []
+        # 1. Decodes, oldest first; preempt from the newest end when blocks run out.
+        for seq in list(self.running):
+            if seq.status != SequenceStatus.RUNNING or seq.is_prefill or budget == 0:
+                continue
+            while not self.block_manager.can_append(seq):
+                victim = self.running[-1]
+                self.preempt(victim)
+                if victim is seq:
+                    break
+            if seq.status != SequenceStatus.RUNNING:
+                continue
+            self.block_manager.may_append(seq)
+            seq.num_scheduled_tokens = 1
+            budget -= 1
+            scheduled.append(seq)
+        # 2. Prefill chunks of running sequences, then of newly admitted ones.
+        for seq in self.running:
+            if seq.is_prefill and budget > 0:
+                budget -= self._schedule_chunk(seq, budget, scheduled)
+        while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
+            seq = self.waiting[0]
+            if not self.block_manager.can_allocate(seq):
+                break
+            self.waiting.popleft()
+            self.block_manager.allocate(seq)
+            seq.status = SequenceStatus.RUNNING
+            self.running.append(seq)
+            budget -= self._schedule_chunk(seq, budget, scheduled)
+        return scheduled
+
+    @staticmethod
+    def _schedule_chunk(seq: Sequence, budget: int, scheduled: list[Sequence]) -> int:
+        seq.num_scheduled_tokens = min(seq.num_tokens - seq.num_cached_tokens, budget)
+        scheduled.append(seq)
+        return seq.num_scheduled_tokens
+
+    def preempt(self, seq: Sequence) -> None:
+        """Free a running sequence's blocks; it waits at the front and recomputes its tokens."""
+        self.running.remove(seq)
+        self.block_manager.deallocate(seq)
+        seq.status = SequenceStatus.WAITING
+        seq.num_scheduled_tokens = 0
+        self.waiting.appendleft(seq)
+        self.num_preemptions += 1
+
+    def postprocess(self, seqs: list[Sequence], token_ids: list[int | None]) -> None:
+        """token_ids[i] is the token sampled for seqs[i], or None for a prefill chunk that did not
+        reach the sequence's end (its logits were never computed)."""
+        for seq, token_id in zip(seqs, token_ids):
+            seq.num_cached_tokens += seq.num_scheduled_tokens
+            seq.num_scheduled_tokens = 0
+            self.block_manager.cache_blocks(seq)
+            if token_id is None:
+                continue
+            seq.append_token(token_id)
+            if not seq.ignore_eos and token_id in self.eos:
+                self.finish(seq, "stop")
+            elif seq.num_completion_tokens >= seq.max_tokens or seq.num_tokens >= self.max_model_len:
+                self.finish(seq, "length")
+
+    def finish(self, seq: Sequence, reason: str) -> None:
+        """Retire a sequence (also for a stop string, or when its request is aborted)."""
+        if seq.status == SequenceStatus.RUNNING:
+            self.running.remove(seq)
+            self.block_manager.deallocate(seq)
+        elif seq.status == SequenceStatus.WAITING:
+            self.waiting.remove(seq)
+        seq.status = SequenceStatus.FINISHED
+        seq.finish_reason = reason

@@ -1,0 +1,62 @@
+"""Attention over the paged KV cache.
+
+Every call first writes this step's keys and values into the cache at `slot_mapping`, then
+attends from the cache, so a query sees its sequence's cached past (earlier chunks, prefix-cache
+hits, earlier decode steps) and the tokens of this step alike:
+
+    decode step (one query per sequence)   paged_attention_decode
+    prefill / chunks / mixed batches       paged_attention_prefill (causal from each query's position)
+
+On a GPU, a prefill that reads nothing from the cache (no hits, no earlier chunks) attends over
+the fresh q/k/v directly with torch's varlen (flash) attention, which is faster than reading the
+cache back. Before the cache exists (the GPU memory-profiling warm-up) that path is the only one.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nanovllm_final.kernels import paged_attention_decode, paged_attention_prefill, store_kvcache
+from nanovllm_final.utils.context import get_context
+
+try:
+    from torch.nn.attention.varlen import varlen_attn
+except ImportError:  # older torch: fall back to SDPA per sequence
+    varlen_attn = None
+
+
+def attention_without_cache(q, k, v, cu_seqlens_q, max_seqlen_q, scale):
+    """Causal attention of each sequence over its own fresh tokens. q (N, H, d); k, v (N, Hkv, d)."""
+    if varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
+        return varlen_attn(q, k, v, cu_seqlens_q, cu_seqlens_q, max_seqlen_q, max_seqlen_q,
+                           scale=scale, window_size=(-1, 0), enable_gqa=True)
+    out = torch.empty_like(q)
+    cu = cu_seqlens_q.tolist()
+    for start, end in zip(cu[:-1], cu[1:]):
+        qi, ki, vi = (t[start:end].transpose(0, 1) for t in (q, k, v))  # (heads, L, d)
+        o = F.scaled_dot_product_attention(qi, ki, vi, is_causal=True, scale=scale, enable_gqa=True)
+        out[start:end] = o.transpose(0, 1)
+    return out
+
+
+class Attention(nn.Module):
+    def __init__(self, num_heads: int, head_dim: int, scale: float, num_kv_heads: int):
+        super().__init__()
+        self.num_heads, self.head_dim, self.scale, self.num_kv_heads = num_heads, head_dim, scale, num_kv_heads
+        # Filled in by the model runner once the pool is sized: views into one big tensor.
+        self.k_cache = self.v_cache = torch.tensor([])
+        self.k_scale = self.v_scale = None  # (num_blocks, block_size, Hkv) float32 with an FP8 cache
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """q (N, H, d), k and v (N, Hkv, d) -> (N, H, d)."""
+        ctx = get_context()
+        has_cache = self.k_cache.numel() > 0
+        if has_cache:
+            store_kvcache(k, v, self.k_cache, self.v_cache, ctx.slot_mapping, self.k_scale, self.v_scale)
+        if not ctx.is_prefill:
+            return paged_attention_decode(q, self.k_cache, self.v_cache, ctx.block_tables, ctx.context_lens,
+                                          self.scale, self.k_scale, self.v_scale)
+        if not has_cache or (ctx.no_cache_reads and q.is_cuda and self.k_scale is None):
+            return attention_without_cache(q, k, v, ctx.cu_seqlens_q, ctx.max_seqlen_q, self.scale)
+        return paged_attention_prefill(q, self.k_cache, self.v_cache, ctx.cu_seqlens_q, ctx.context_lens,
+                                       ctx.block_tables, self.scale, self.k_scale, self.v_scale)
