@@ -32,6 +32,11 @@ def quantize_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (x / scale[..., None]).to(FP8_DTYPE), scale
 
 
+def _bytes(t: torch.Tensor) -> torch.Tensor:
+    """FP8 tensors travel through indexing as uint8: not every device indexes float8 itself."""
+    return t.view(torch.uint8) if is_fp8(t) else t
+
+
 def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
     """Write key/value (N, Hkv, d) into the caches at slot_mapping (N,); slots < 0 are skipped."""
     num_blocks, block_size, num_kv_heads, head_dim = k_cache.shape
@@ -45,8 +50,8 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
         value, v_s = quantize_fp8(value)
         k_scale.view(-1, num_kv_heads)[slots] = k_s
         v_scale.view(-1, num_kv_heads)[slots] = v_s
-    k_flat[slots] = key.to(k_cache.dtype)
-    v_flat[slots] = value.to(v_cache.dtype)
+    _bytes(k_flat)[slots] = _bytes(key.to(k_cache.dtype))
+    _bytes(v_flat)[slots] = _bytes(value.to(v_cache.dtype))
 
 
 def gather_kv(cache, scale, block_table, num_tokens):
@@ -54,7 +59,7 @@ def gather_kv(cache, scale, block_table, num_tokens):
     block_size = cache.shape[1]
     pos = torch.arange(num_tokens, device=cache.device)
     slots = block_table[pos // block_size].long() * block_size + pos % block_size  # (L,)
-    out = cache.flatten(0, 1)[slots].float()
+    out = _bytes(cache.flatten(0, 1))[slots].view(cache.dtype).float()
     if scale is not None:
         out = out * scale.flatten(0, 1)[slots][..., None]
     return out
@@ -66,7 +71,7 @@ def _gather_padded(cache, scale, block_tables, max_len):
     pos = torch.arange(max_len, device=cache.device)
     blocks = block_tables[:, pos // block_size].long().clamp_min(0)  # (B, L); -1 pads -> block 0
     slots = blocks * block_size + pos % block_size
-    out = cache.flatten(0, 1)[slots].float()  # (B, L, Hkv, d)
+    out = _bytes(cache.flatten(0, 1))[slots].view(cache.dtype).float()  # (B, L, Hkv, d)
     if scale is not None:
         out = out * scale.flatten(0, 1)[slots][..., None]
     return out

@@ -1,0 +1,133 @@
+"""Each Triton kernel against its torch reference on a CUDA GPU, at the engine's real shapes.
+
+    python -m pytest tests/final/test_kernels_gpu.py -q        # skipped without CUDA
+
+Tolerances: float32 inputs agree to ~1e-6 (tl.dot in IEEE mode); bfloat16 to ~1e-2 relative
+(the kernels feed the softmax probabilities to the second matmul in bf16, as flash attention
+does). FP8 (e4m3) KV against the same values kept in bf16: ~2-3% relative error on the attention
+output (printed by test_fp8_error_against_bf16; asserted < 5%).
+"""
+
+import random
+
+import pytest
+import torch
+
+from nanovllm_final import kernels
+from nanovllm_final.kernels import decode_attention, reference
+from nanovllm_final.kernels.bench_kernels import make_paged_kv, rel_err
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+BF16, F32 = torch.bfloat16, torch.float32
+
+
+def tol(dtype):
+    return 1e-5 if dtype == F32 else 2e-2
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+@pytest.mark.parametrize("num_kv_heads,head_dim", [(8, 128), (3, 64)])
+def test_store_kvcache(fp8, num_kv_heads, head_dim):
+    torch.manual_seed(0)
+    N, num_blocks, block_size = 300, 4, 256
+    qkv = torch.randn(N, 4 * num_kv_heads * head_dim, dtype=BF16, device="cuda")  # strided views
+    key = qkv[:, 2 * num_kv_heads * head_dim:3 * num_kv_heads * head_dim].view(N, num_kv_heads, head_dim)
+    value = qkv[:, 3 * num_kv_heads * head_dim:].view(N, num_kv_heads, head_dim)
+    slots = torch.randperm(num_blocks * block_size, device="cuda")[:N]
+    slots[::5] = -1
+    dtype = reference.FP8_DTYPE if fp8 else BF16
+    caches = [torch.zeros(num_blocks, block_size, num_kv_heads, head_dim, dtype=dtype, device="cuda") for _ in range(4)]
+    scales = [torch.zeros(num_blocks, block_size, num_kv_heads, device="cuda") for _ in range(4)] if fp8 else [None] * 4
+    kernels.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])
+    reference.store_kvcache(key, value, caches[2], caches[3], slots, scales[2], scales[3])
+    for mine, ref in zip(caches[:2], caches[2:]):
+        # the GPU rounds fp32 -> e4m3 to nearest even, exactly like torch: same bytes
+        assert torch.equal(mine.view(torch.uint8), ref.view(torch.uint8))
+    if fp8:
+        torch.testing.assert_close(scales[0], scales[2], rtol=1e-6, atol=0)
+        torch.testing.assert_close(scales[1], scales[3], rtol=1e-6, atol=0)
+
+
+def decode_args(batch, num_heads, num_kv_heads, head_dim, block_size, lens, dtype, fp8, seed=0):
+    kv = make_paged_kv(lens, num_kv_heads, head_dim, block_size, dtype, "cuda", fp8=fp8, extra_blocks=2, seed=seed)
+    q = torch.randn(batch, num_heads, head_dim, dtype=dtype, device="cuda")
+    return (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], head_dim ** -0.5,
+            kv["k_scale"], kv["v_scale"])
+
+
+@pytest.mark.parametrize("num_heads", [8, 16, 32])  # groups 1, 2, 4 over 8 KV heads
+@pytest.mark.parametrize("dtype,fp8", [(BF16, False), (F32, False), (BF16, True)])
+@pytest.mark.parametrize("block_size", [16, 256])
+def test_paged_attention_decode(num_heads, dtype, fp8, block_size):
+    rng = random.Random(num_heads + block_size)
+    lens = [rng.randint(1, 2100) for _ in range(64)]
+    args = decode_args(64, num_heads, 8, 128, block_size, lens, dtype, fp8)
+    ref = reference.paged_attention_decode(*args)
+    for num_splits in (None, 1, 5):
+        err = rel_err(decode_attention.paged_attention_decode(*args, num_splits=num_splits), ref)
+        assert err < tol(dtype), (num_splits, err)
+
+
+def test_paged_attention_decode_long_context_few_sequences():
+    args = decode_args(2, 9, 3, 64, 256, [9000, 300], BF16, False)  # SmolLM2's heads: group 3
+    assert rel_err(kernels.paged_attention_decode(*args), reference.paged_attention_decode(*args)) < 2e-2
+
+
+def test_paged_attention_decode_in_a_cuda_graph():
+    """Launch parameters come from shapes only, so a captured graph replays for new lengths."""
+    args = list(decode_args(32, 16, 8, 128, 256, [1500] * 32, BF16, False))
+    context_lens = args[4]
+    out = kernels.paged_attention_decode(*args)  # compile outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = kernels.paged_attention_decode(*args)
+    for lens in ([1500] * 32, list(range(1, 1500, 47))[:32]):
+        context_lens.copy_(torch.tensor(lens, dtype=torch.int32))
+        graph.replay()
+        assert rel_err(out, reference.paged_attention_decode(*args)) < 2e-2
+
+
+@pytest.mark.parametrize("num_heads,num_kv_heads,head_dim", [(16, 8, 128), (9, 3, 64), (32, 8, 128)])
+@pytest.mark.parametrize("dtype,fp8", [(BF16, False), (F32, False), (BF16, True)])
+def test_paged_attention_prefill(num_heads, num_kv_heads, head_dim, dtype, fp8):
+    # whole prompts, a chunk after a cached prefix, decodes mixed in, a sequence with no new query
+    lens = [700, 1300, 513, 90, 2000, 40, 1]
+    q_lens = [700, 300, 1, 1, 257, 0, 1]
+    kv = make_paged_kv(lens, num_kv_heads, head_dim, 256, dtype, "cuda", fp8=fp8)
+    q = torch.randn(sum(q_lens), num_heads, head_dim, dtype=dtype, device="cuda")
+    cu = torch.tensor([0] + q_lens, device="cuda").cumsum(0).to(torch.int32)
+    args = (q, kv["k_cache"], kv["v_cache"], cu, kv["context_lens"], kv["block_tables"], head_dim ** -0.5,
+            kv["k_scale"], kv["v_scale"])
+    assert rel_err(kernels.paged_attention_prefill(*args), reference.paged_attention_prefill(*args)) < tol(dtype)
+
+
+def test_fp8_error_against_bf16():
+    """The price of the FP8 cache: attention over e4m3 K/V vs the same K/V in bf16."""
+    rng = random.Random(0)
+    lens = [rng.randint(100, 2048) for _ in range(32)]
+    bf = make_paged_kv(lens, 8, 128, 256, BF16, "cuda", seed=3)
+    k8, ks = reference.quantize_fp8(bf["k_cache"])
+    v8, vs = reference.quantize_fp8(bf["v_cache"])
+    q = torch.randn(32, 16, 128, dtype=BF16, device="cuda")
+    exact = reference.paged_attention_decode(q, bf["k_cache"], bf["v_cache"], bf["block_tables"], bf["context_lens"], 128 ** -0.5)
+    fp8 = kernels.paged_attention_decode(q, k8, v8, bf["block_tables"], bf["context_lens"], 128 ** -0.5, ks, vs)
+    err = rel_err(fp8, exact)
+    print(f"fp8 KV decode attention: relative error {err:.4f} vs bf16 KV")
+    assert err < 0.05
+
+
+@pytest.mark.parametrize("hidden", [1024, 576])  # Qwen3-0.6B, SmolLM2-135M
+@pytest.mark.parametrize("dtype", [BF16, F32])
+def test_rms_norm(hidden, dtype):
+    x, residual = (torch.randn(300, hidden, dtype=dtype, device="cuda") for _ in range(2))
+    weight = torch.randn(hidden, dtype=dtype, device="cuda")
+    assert rel_err(kernels.rms_norm(x, weight, 1e-6), reference.rms_norm(x, weight, 1e-6)) < 1e-2
+    normed, summed = kernels.fused_add_rms_norm(x, residual, weight, 1e-6)
+    ref_normed, ref_summed = reference.fused_add_rms_norm(x, residual, weight, 1e-6)
+    assert torch.equal(summed, ref_summed) and rel_err(normed, ref_normed) < 1e-2
+    # Qwen3's q/k norm: rows are heads of a (T, H, head_dim) view
+    q = torch.randn(300, 16, 128, dtype=dtype, device="cuda")
+    w = torch.randn(128, dtype=dtype, device="cuda")
+    assert rel_err(kernels.rms_norm(q, w, 1e-6), reference.rms_norm(q, w, 1e-6)) < 1e-2
