@@ -10,6 +10,7 @@ of a quiz file; the tests use it to prove that every question has a right answer
 """
 
 import argparse
+import copy
 import math
 import secrets
 import sys
@@ -63,6 +64,7 @@ def build(draft: dict, salt: str | None = None) -> dict:
     """A draft (plain answers) -> quiz data (hashed answers). Raises ValueError on a bad draft."""
     if not isinstance(draft, dict) or not isinstance(draft.get("questions"), list):
         raise ValueError("a draft is a mapping with chapter, title and questions")
+    draft = copy.deepcopy(draft)  # the quiz data must not share lists with the draft
     salt = str(draft.get("salt") or salt or secrets.token_hex(8))
     out = {"chapter": f"{int(draft['chapter']):02d}", "title": draft["title"], "salt": salt, "questions": []}
     for i, raw in enumerate(draft["questions"], 1):
