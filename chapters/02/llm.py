@@ -1,0 +1,130 @@
+"""LLM with a KV cache: the same interface as chapter 1, prompts run together in static batches.
+
+    llm = LLM("models/smollm2-135m-instruct", max_num_seqs=4, max_model_len=1024)
+    llm.generate(prompts, SamplingParams(temperature=0, max_tokens=64))
+    llm.cache_usage[-1]   # the cache after the last step: slots reserved vs slots used
+
+Static batching: up to `max_num_seqs` prompts start together, each in its own cache row of
+`max_model_len` slots, and the batch ends when its last sequence does. A sequence that finishes
+early stops computing, but its row stays reserved until then, and the next prompts wait for the
+whole batch. `cache_usage` records the price after every step; chapter 3 (blocks) and chapter 4
+(continuous batching) bring it down.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from transformers import AutoTokenizer
+
+import ch01
+from ch01 import sampler
+from ch01.loader import load_model
+from ch01.model import Parts
+from ch01.sampling_params import SamplingParams
+from ch02.attention import Attention
+from ch02.model_runner import ModelRunner
+from ch02.sequence import Sequence
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """The KV cache of one batch after one step. A slot holds one token's K and V, all layers."""
+
+    batch_size: int  # sequences in the batch, finished ones included
+    running: int  # sequences still generating
+    reserved_slots: int  # slots set aside for the batch's sequences
+    used_slots: int  # slots holding a token's K/V
+    bytes_per_slot: int
+
+    @property
+    def wasted_slots(self) -> int:
+        return self.reserved_slots - self.used_slots
+
+    @property
+    def waste(self) -> float:
+        """The fraction of the reserved slots that hold nothing."""
+        return self.wasted_slots / self.reserved_slots if self.reserved_slots else 0.0
+
+
+class LLM(ch01.LLM):
+    parts = Parts(attention=Attention)
+
+    def __init__(self, model_path, dtype=torch.float32, device="cpu", max_num_seqs: int = 4, max_model_len: int = 1024):
+        if max_num_seqs < 1 or max_model_len < 2:
+            raise ValueError(f"need max_num_seqs >= 1 and max_model_len >= 2, got {max_num_seqs} and {max_model_len}")
+        # ch01.LLM.__init__ cannot be told which model parts to build, so its three lines are
+        # repeated here with chapter 2's attention.
+        self.model = load_model(model_path, dtype=dtype, device=device, parts=self.parts)
+        self.config = self.model.config
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.max_model_len = min(max_model_len, self.config.max_position_embeddings)
+        self.max_num_seqs = max_num_seqs
+        self.runner = self.make_runner()
+        self.cache_usage: list[CacheUsage] = []
+
+    def make_runner(self) -> ModelRunner:
+        return ModelRunner(self.model, self.max_num_seqs, self.max_model_len)
+
+    def generate(self, prompts, sampling_params: SamplingParams | list[SamplingParams] | None = None) -> list[dict]:
+        seqs = [Sequence(ids, p) for ids, p in self.requests(prompts, sampling_params)]
+        self.cache_usage = []
+        for i in range(0, len(seqs), self.max_num_seqs):
+            self.run_batch(seqs[i:i + self.max_num_seqs])
+        return [self.output(seq) for seq in seqs]
+
+    def run_batch(self, seqs: list[Sequence]) -> None:
+        """Static batching: all of `seqs` start together and the batch runs until the last ends."""
+        for row, seq in enumerate(seqs):
+            seq.cache_row = row
+        running = list(seqs)
+        while running:
+            self.step(running)
+            running = [seq for seq in running if not seq.is_finished]
+            self.cache_usage.append(self.kv_usage(seqs, len(running)))
+
+    def step(self, seqs: list[Sequence]) -> None:
+        """One forward pass for every running sequence (its prefill, or one decode token)."""
+        logits = self.runner.run(seqs)  # (B, vocab_size)
+        token_ids = [sampler.sample(row, seq.temperature) for seq, row in zip(seqs, logits)]
+        self.postprocess(seqs, token_ids)
+
+    def postprocess(self, seqs: list[Sequence], token_ids: list[int]) -> None:
+        eos = self.config.eos_token_ids
+        for seq, token_id in zip(seqs, token_ids):
+            seq.num_cached_tokens = seq.num_tokens  # the step stored K/V of every token it computed
+            seq.append_token(token_id)  # ...but not of this one: it is the next step's input
+            if token_id in eos and not seq.ignore_eos:
+                seq.finish_reason = "stop"
+            elif seq.num_completion_tokens == seq.max_tokens:
+                seq.finish_reason = "length"
+
+    def kv_usage(self, seqs: list[Sequence], running: int) -> CacheUsage:
+        """Every sequence of the batch holds a whole row until the batch ends, finished or not."""
+        return CacheUsage(
+            batch_size=len(seqs),
+            running=running,
+            reserved_slots=len(seqs) * self.max_model_len,
+            used_slots=sum(seq.num_cached_tokens for seq in seqs),
+            bytes_per_slot=self.runner.bytes_per_slot,
+        )
+
+    # ch01.LLM.generate checks its inputs and formats its outputs inline; these two helpers do the
+    # same for a batch of Sequences.
+    def requests(self, prompts, sampling_params) -> list[tuple[list[int], SamplingParams]]:
+        if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
+            prompts = [prompts]  # one prompt, as text or as token ids
+        params = sampling_params or SamplingParams()
+        params = params if isinstance(params, list) else [params] * len(prompts)
+        if len(params) != len(prompts):
+            raise ValueError(f"got {len(params)} SamplingParams for {len(prompts)} prompts; give one, or one per prompt")
+        encoded = [self.encode_prompt(p) for p in prompts]
+        for ids, p in zip(encoded, params):
+            self.check_length(ids, p)
+        return list(zip(encoded, params))
+
+    def output(self, seq: Sequence) -> dict:
+        return {
+            "text": self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True),
+            "token_ids": seq.completion_token_ids,
+            "finish_reason": seq.finish_reason,
+        }
