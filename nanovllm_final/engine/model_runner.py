@@ -14,6 +14,7 @@ in the engine's process and sends each call to the other ranks through shared me
 the same step and take part in the all-reduces (`worker_loop`).
 """
 
+import os
 import pickle
 from multiprocessing import parent_process
 from multiprocessing.shared_memory import SharedMemory
@@ -44,7 +45,10 @@ class ModelRunner:
             self.device = torch.device("cuda", rank)
         else:
             self.device = torch.device("cpu")
+        self.num_threads = torch.get_num_threads()
         if self.world_size > 1:
+            if config.device == "cpu":  # ranks share the cores instead of each taking them all
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world_size))
             backend = "nccl" if config.device == "cuda" else "gloo"
             dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{config.dist_port}",
                                     world_size=self.world_size, rank=rank)
@@ -112,6 +116,7 @@ class ModelRunner:
             if self.rank == 0:
                 self.shm.unlink()
             dist.destroy_process_group()
+            torch.set_num_threads(self.num_threads)
         if not self.enforce_eager:
             del self.graphs, self.graph_pool
         if self.device.type == "cuda":
