@@ -17,6 +17,8 @@ from quizzes.core import available_chapters, load_quiz
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs"
+pytestmark = pytest.mark.xdist_group("site")  # one worker, so the site is built once
+
 CHAPTER_PAGES = sorted(p.stem for p in (DOCS / "chapters").glob("[0-9][0-9].md"))
 
 
