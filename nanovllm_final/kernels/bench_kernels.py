@@ -1,7 +1,7 @@
 """Check, then time, every kernel against its torch reference at the engine's real shapes.
 
     python -m nanovllm_final.kernels.bench_kernels            # on a GPU; --json out.json to save
-    python -m nanovllm_final.kernels.bench_kernels --only sweep   # try decode tile configurations
+    python -m nanovllm_final.kernels.bench_kernels --only sweep,prefill_sweep   # tile configurations
 
 Shapes are Qwen3-0.6B's (16 query heads, 8 KV heads, head_dim 128, hidden 1024, bf16) with the
 engine's KV block size 256. Decode attention and the KV store are memory-bound, so they are
@@ -66,10 +66,11 @@ def _bench(fn):
     return do_bench(fn, warmup=25, rep=200, return_mode="median")  # ms
 
 
-def _row(rows, name, ms, nbytes=None, ref_ms=None, err=None):
+def _row(rows, name, ms, nbytes=None, ref_ms=None, err=None, eager_ms=None):
     gbps = nbytes / ms / 1e6 if nbytes else None
-    rows.append(dict(name=name, ms=ms, gbps=gbps, ref_ms=ref_ms, err=err))
+    rows.append(dict(name=name, ms=ms, gbps=gbps, ref_ms=ref_ms, err=err, eager_ms=eager_ms))
     print(f"{name:<58} {ms * 1e3:9.1f} us" + (f" {gbps:8.0f} GB/s" if gbps else " " * 14)
+          + (f"  eager {eager_ms * 1e3:7.1f} us" if eager_ms else "")
           + (f"  ref {ref_ms * 1e3:9.1f} us ({ref_ms / ms:5.1f}x)" if ref_ms else "")
           + (f"  err {err:.1e}" if err is not None else ""), flush=True)
 
@@ -96,75 +97,119 @@ def bench_store(rows, device, kernels):
         assert err < 1e-2, err
         kept = int((slots >= 0).sum())
         nbytes = 2 * kept * Hkv * d * (2 + caches[0].element_size()) + (2 * kept * Hkv * 4 if fp8 else 0)
-        ms = _bench(lambda: kernels.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1]))
+        store = lambda: kernels.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])  # noqa: E731
         ref_ms = _bench(lambda: reference.store_kvcache(key, value, caches[2], caches[3], slots, scales[2], scales[3]))
-        _row(rows, f"store_kvcache N={n} {'fp8' if fp8 else 'bf16'}", ms, nbytes, ref_ms, err)
+        _row(rows, f"store_kvcache N={n} {'fp8' if fp8 else 'bf16'}", _bench_graph([store]), nbytes, ref_ms, err,
+             _bench(store))
 
 
-def decode_case(batch, context_lens, fp8, device, seed=0):
+def decode_inputs(batch, context_lens, fp8, device, copies=1):
+    """`copies` independent input sets, so that timing cycles through more memory than the L2 holds."""
     H, Hkv, d = QWEN3_06B["num_heads"], QWEN3_06B["num_kv_heads"], QWEN3_06B["head_dim"]
-    kv = make_paged_kv(context_lens, Hkv, d, 256, torch.bfloat16, device, fp8=fp8, seed=seed)
-    q = torch.randn(batch, H, d, dtype=torch.bfloat16, device=device)
-    nbytes = sum(context_lens) * Hkv * d * 2 * kv["k_cache"].element_size() + 2 * q.nbytes
+    sets = []
+    for seed in range(copies):
+        kv = make_paged_kv(context_lens, Hkv, d, 256, torch.bfloat16, device, fp8=fp8, seed=seed)
+        q = torch.randn(batch, H, d, dtype=torch.bfloat16, device=device)
+        sets.append((q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], d ** -0.5,
+                     kv["k_scale"], kv["v_scale"]))
+    nbytes = sum(context_lens) * Hkv * d * 2 * (1 if fp8 else 2) + 2 * sets[0][0].nbytes
     if fp8:
-        nbytes += sum(context_lens) * Hkv * 2 * 4
-    return q, kv, nbytes
+        nbytes += sum(context_lens) * Hkv * 2 * 4  # the scales
+    return sets, nbytes
+
+
+def _bench_graph(fns, calls=20):
+    """Median time of one call when the calls run from a CUDA graph, as the engine's decode does
+    (no launch overhead); fns cycle through different inputs so the L2 cache cannot hold them."""
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        for fn in fns:
+            fn()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for i in range(calls):
+                fns[i % len(fns)]()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(20):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / calls)
+    return sorted(times)[len(times) // 2]
 
 
 def decode_cases():
     rng = random.Random(0)
     return [("B=256 ctx U[100,2048] (bench mid-run)", 256, [rng.randint(100, 2048) for _ in range(256)]),
-             ("B=256 ctx 1024", 256, [1024] * 256),
-             ("B=64 ctx 2048", 64, [2048] * 64),
-             ("B=8 ctx 4096", 8, [4096] * 8),
-             ("B=1 ctx 8192", 1, [8192])]
+            ("B=256 ctx 1024", 256, [1024] * 256),
+            ("B=64 ctx 2048", 64, [2048] * 64),
+            ("B=8 ctx 4096", 8, [4096] * 8),
+            ("B=1 ctx 8192", 1, [8192])]
 
 
 def bench_decode(rows, device, kernels):
-    scale = QWEN3_06B["head_dim"] ** -0.5
     for fp8 in (False, True):
         for i, (name, batch, lens) in enumerate(decode_cases()):
-            q, kv, nbytes = decode_case(batch, lens, fp8, device)
-            args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], scale,
-                    kv["k_scale"], kv["v_scale"])
-            out = kernels.paged_attention_decode(*args)
-            ref = reference.paged_attention_decode(*args)
-            err = rel_err(out, ref)
+            sets, nbytes = decode_inputs(batch, lens, fp8, device, copies=max(1, math.ceil(200e6 / (len(lens) * max(lens) * 4096))))
+            args = sets[0]
+            err = rel_err(kernels.paged_attention_decode(*args), reference.paged_attention_decode(*args))
             assert err < 2e-2, (name, err)
             ref_ms = _bench(lambda: reference.paged_attention_decode(*args)) if batch <= 64 or not fp8 else None
-            ms = _bench(lambda: kernels.paged_attention_decode(*args))
-            _row(rows, f"decode {'fp8 ' if fp8 else 'bf16'} {name}", ms, nbytes, ref_ms, err)
+            eager_ms = _bench(lambda: kernels.paged_attention_decode(*args))
+            ms = _bench_graph([lambda a=a: kernels.paged_attention_decode(*a) for a in sets])
+            _row(rows, f"decode {'fp8 ' if fp8 else 'bf16'} {name}", ms, nbytes, ref_ms, err, eager_ms)
             if i == 0:  # what this costs per engine step: Qwen3-0.6B has 28 layers
                 print(f"  -> 28 layers: {28 * ms:.2f} ms per decode step of 256 sequences; attention "
                       f"alone caps decode at {256 / (28 * ms) * 1e3:,.0f} tok/s")
 
 
 def bench_decode_sweep(rows, device):
-    """Tile size x warps x pipeline stages x splits, on a large and a small batch."""
+    """Tile shape x warps x pipeline stages on the big batch; number of splits on small ones."""
     from . import decode_attention as da
-    scale = QWEN3_06B["head_dim"] ** -0.5
+    names = ("BLOCK_N", "NUM_WARPS", "NUM_STAGES")
     cases = decode_cases()
-    default = (da.BLOCK_N, da.NUM_WARPS, da.NUM_STAGES)
     for fp8 in (False, True):
-        for name, batch, lens in cases[:1] + cases[3:4]:
-            q, kv, nbytes = decode_case(batch, lens, fp8, device)
-            args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], scale,
-                    kv["k_scale"], kv["v_scale"])
-            ref = reference.paged_attention_decode(*args)
-            for block_n in (32, 64, 128):
-                for warps in (4, 8):
-                    for stages in (1, 2, 3):
-                        da.BLOCK_N, da.NUM_WARPS, da.NUM_STAGES = block_n, warps, stages
-                        for splits in (None, 4, 16) if batch < 64 else (None, 2):
-                            try:
-                                err = rel_err(da.paged_attention_decode(*args, num_splits=splits), ref)
-                                ms = _bench(lambda: da.paged_attention_decode(*args, num_splits=splits))
-                            except Exception as e:  # a configuration that does not fit: say so, go on
-                                print(f"sweep {block_n}/{warps}/{stages}/{splits}: {type(e).__name__}")
-                                continue
-                            _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} {batch} N{block_n} w{warps} s{stages} sp{splits}",
-                                 ms, nbytes, None, err)
-    da.BLOCK_N, da.NUM_WARPS, da.NUM_STAGES = default
+        prefix = "FP8_" if fp8 else ""
+        default = [getattr(da, prefix + n) for n in names]
+        sets, nbytes = decode_inputs(256, cases[0][2], fp8, device)
+        ref = reference.paged_attention_decode(*sets[0])
+        for config in [(n, w, st) for n in (64, 128) for w in (4, 8) for st in (1, 2, 3)]:
+            for n, value in zip(names, config):
+                setattr(da, prefix + n, value)
+            err = rel_err(da.paged_attention_decode(*sets[0]), ref)
+            ms = _bench_graph([lambda: da.paged_attention_decode(*sets[0])])
+            _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} B=256 N{config[0]} w{config[1]} s{config[2]}", ms, nbytes, None, err)
+        for n, value in zip(names, default):
+            setattr(da, prefix + n, value)
+        for name, batch, lens in cases[2:]:
+            sets, nbytes = decode_inputs(batch, lens, fp8, device, copies=max(1, math.ceil(200e6 / (batch * max(lens) * 4096))))
+            for splits in (None, 1, 2, 4, 8, 16, 32):
+                ms = _bench_graph([lambda a=a: da.paged_attention_decode(*a, num_splits=splits) for a in sets])
+                _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} {name} splits={splits}", ms, nbytes)
+
+
+def bench_prefill_sweep(rows, device):
+    from . import prefill_attention as pa
+    names = ("BLOCK_M", "BLOCK_N", "NUM_WARPS", "NUM_STAGES")
+    default = [getattr(pa, n) for n in names]
+    H, Hkv, d = QWEN3_06B["num_heads"], QWEN3_06B["num_kv_heads"], QWEN3_06B["head_dim"]
+    kv = make_paged_kv([1024] * 8, Hkv, d, 256, torch.bfloat16, device)
+    cu = torch.arange(0, 9 * 1024, 1024, device=device, dtype=torch.int32)
+    q = torch.randn(8 * 1024, H, d, dtype=torch.bfloat16, device=device)
+    args = (q, kv["k_cache"], kv["v_cache"], cu, kv["context_lens"], kv["block_tables"], d ** -0.5)
+    ref = reference.paged_attention_prefill(*args)
+    for config in [(m, n, w, st) for m in (64, 128) for n in (32, 64) for w in (4, 8) for st in (2, 3)]:
+        for n, value in zip(names, config):
+            setattr(pa, n, value)
+        err = rel_err(pa.paged_attention_prefill(*args), ref)
+        ms = _bench(lambda: pa.paged_attention_prefill(*args))
+        _row(rows, f"sweep prefill 8x1024 M{config[0]} N{config[1]} w{config[2]} s{config[3]} "
+             f"({8 * 4 * 1024 * 512 * H * d / ms / 1e9:.0f} TFLOP/s)", ms, None, None, err)
+    for n, value in zip(names, default):
+        setattr(pa, n, value)
 
 
 def bench_sdpa(rows, device):
@@ -208,18 +253,20 @@ def bench_rmsnorm(rows, device, kernels):
         ref, ref_summed = reference.fused_add_rms_norm(x, r, w, 1e-6)
         err = max(rel_err(out, ref), rel_err(summed, ref_summed))
         assert err < 1e-2, err
-        _row(rows, f"fused_add_rms_norm {n}x{hidden}", _bench(lambda: kernels.fused_add_rms_norm(x, r, w, 1e-6)),
-             4 * x.nbytes, _bench(lambda: reference.fused_add_rms_norm(x, r, w, 1e-6)), err)
+        fused = lambda: kernels.fused_add_rms_norm(x, r, w, 1e-6)  # noqa: E731
+        _row(rows, f"fused_add_rms_norm {n}x{hidden}", _bench_graph([fused]), 4 * x.nbytes,
+             _bench(lambda: reference.fused_add_rms_norm(x, r, w, 1e-6)), err, _bench(fused))
         err = rel_err(kernels.rms_norm(x, w, 1e-6), reference.rms_norm(x, w, 1e-6))
-        _row(rows, f"rms_norm {n}x{hidden}", _bench(lambda: kernels.rms_norm(x, w, 1e-6)), 2 * x.nbytes,
-             _bench(lambda: reference.rms_norm(x, w, 1e-6)), err)
+        plain = lambda: kernels.rms_norm(x, w, 1e-6)  # noqa: E731
+        _row(rows, f"rms_norm {n}x{hidden}", _bench_graph([plain]), 2 * x.nbytes,
+             _bench(lambda: reference.rms_norm(x, w, 1e-6)), err, _bench(plain))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write every row to this file")
     parser.add_argument("--only", default="copy,store,decode,prefill,sdpa,rmsnorm",
-                        help="comma-separated; 'sweep' tries decode tile configurations")
+                        help="comma-separated; 'sweep' and 'prefill_sweep' try tile configurations")
     args = parser.parse_args()
     assert torch.cuda.is_available(), "the kernel benchmark needs a CUDA GPU"
     import triton
@@ -230,6 +277,7 @@ def main():
     torch.manual_seed(0)
     benches = dict(copy=lambda: bench_copy(rows, device), store=lambda: bench_store(rows, device, kernels),
                    decode=lambda: bench_decode(rows, device, kernels), sweep=lambda: bench_decode_sweep(rows, device),
+                   prefill_sweep=lambda: bench_prefill_sweep(rows, device),
                    prefill=lambda: bench_prefill(rows, device, kernels), sdpa=lambda: bench_sdpa(rows, device),
                    rmsnorm=lambda: bench_rmsnorm(rows, device, kernels))
     for name in args.only.split(","):

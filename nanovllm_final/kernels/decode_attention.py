@@ -28,12 +28,12 @@ import torch
 import triton
 import triton.language as tl
 
-from .reference import is_fp8
+from .reference import FP8_MAX, is_fp8
 
-BLOCK_N = 64  # keys per inner-loop tile
+# Tile configuration, from a sweep on an H100 (bench_kernels.py --only sweep)
+BLOCK_N, NUM_WARPS, NUM_STAGES = 64, 4, 2  # bf16/fp16/fp32 cache: keys per tile, warps, pipeline depth
+FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 64, 4, 2  # fp8 cache
 MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this
-NUM_WARPS = 4
-NUM_STAGES = 2
 
 
 @triton.jit
@@ -45,7 +45,8 @@ def _decode_split_kernel(
     stride_cb, stride_ct, stride_ch, stride_bt,
     num_heads, num_kv_heads, head_dim, group, split_size, num_splits,
     BLOCK_SIZE: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-    FP8: tl.constexpr, ONE_SPLIT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    FP8: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    ONE_SPLIT: tl.constexpr,
 ):
     seq = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -63,6 +64,9 @@ def _decode_split_kernel(
     q = tl.load(q_ptr + seq * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
                 mask=mask_gd, other=0.0)  # (GROUP_PAD, BLOCK_D)
 
+    if FP8:  # e4m3 codes (|x| <= 448) are exact in fp16, so the tensor cores multiply in fp16
+        q = (q.to(tl.float32) * qk_scale).to(DOT_DTYPE)  # (fp32 for fp32 queries), scale folded in
+
     m_i = tl.full([GROUP_PAD], float("-inf"), tl.float32)  # running max of the scores (base 2)
     l_i = tl.zeros([GROUP_PAD], tl.float32)  # running sum of exp2(score - m_i)
     acc = tl.zeros([GROUP_PAD, BLOCK_D], tl.float32)  # running sum of p * v
@@ -74,20 +78,26 @@ def _decode_split_kernel(
         row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
         mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
         k = tl.load(k_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION)  # (GROUP_PAD, BLOCK_N)
         if FP8:
             scale_idx = (block * BLOCK_SIZE + offs_n % BLOCK_SIZE) * num_kv_heads + kv_head
-            s *= tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)[None, :]
-        s = tl.where(mask_n[None, :], s * qk_scale, float("-inf"))
+            k_scale = tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)
+            s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=DOT_PRECISION) * k_scale[None, :]
+        else:
+            s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION) * qk_scale
+        s = tl.where(mask_n[None, :], s, float("-inf"))  # (GROUP_PAD, BLOCK_N)
 
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
         v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        if FP8:
-            p *= tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0)[None, :]
-        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
+        if FP8:  # each token's value scale goes into p; x448 keeps p * scale in fp16's normal range
+            v_amax = tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0) * FP8_MAX
+            pv = tl.dot((p * v_amax[None, :]).to(DOT_DTYPE), v.to(DOT_DTYPE), input_precision=DOT_PRECISION)
+            pv = pv * (1.0 / FP8_MAX)
+        else:
+            pv = tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
+        acc = acc * alpha[:, None] + pv
         m_i = m_new
 
     if ONE_SPLIT:
@@ -151,9 +161,11 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     max_context = block_tables.shape[1] * block_size  # a bound from shapes: no device sync
     if num_splits is None:
         num_splits = choose_num_splits(B, num_kv_heads, max_context, q.device)
-    split_size = triton.cdiv(triton.cdiv(max_context, num_splits), BLOCK_N) * BLOCK_N
-    num_splits = triton.cdiv(max_context, split_size)
     fp8 = is_fp8(k_cache)
+    block_n, num_warps, num_stages = ((FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES) if fp8
+                                      else (BLOCK_N, NUM_WARPS, NUM_STAGES))
+    split_size = triton.cdiv(triton.cdiv(max_context, num_splits), block_n) * block_n
+    num_splits = triton.cdiv(max_context, split_size)
     if not fp8:
         k_scale, v_scale = k_cache, v_cache  # unused pointers
     if num_splits > 1:
@@ -169,10 +181,11 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         q.stride(0), q.stride(1), out.stride(0), out.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), block_tables.stride(0),
         H, num_kv_heads, head_dim, group, split_size, num_splits,
-        BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=BLOCK_N,
+        BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
         BLOCK_D=block_d, FP8=fp8, ONE_SPLIT=num_splits == 1,
+        FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
-        num_warps=NUM_WARPS, num_stages=NUM_STAGES,
+        num_warps=num_warps, num_stages=num_stages,
     )
     if num_splits > 1:
         _decode_reduce_kernel[(B, H)](

@@ -26,12 +26,12 @@ import torch
 import triton
 import triton.language as tl
 
-from .reference import is_fp8
+from .reference import FP8_MAX, is_fp8
 
+# Tile configuration, from a sweep on an H100 (bench_kernels.py --only prefill_sweep)
 BLOCK_M = 64  # rows per program: query tokens x query heads of one group
 BLOCK_N = 64  # keys per inner-loop tile
-NUM_WARPS = 4
-NUM_STAGES = 2
+NUM_WARPS, NUM_STAGES = 4, 2
 
 
 @triton.jit
@@ -43,7 +43,8 @@ def _prefill_kernel(
     stride_cb, stride_ct, stride_ch, stride_bt,
     num_seqs, num_kv_heads, head_dim, group,
     BLOCK_SIZE: tl.constexpr, BLOCK_Q: tl.constexpr, GROUP_PAD: tl.constexpr, SEQS_PAD: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, FP8: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    FP8: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -69,6 +70,9 @@ def _prefill_kernel(
     q = tl.load(q_ptr + q_off, mask=mask_md, other=0.0)  # (BLOCK_M, BLOCK_D)
     q_pos = context_len - q_len + tok  # absolute position of each row's query
 
+    if FP8:  # e4m3 codes (|x| <= 448) are exact in fp16, so the tensor cores multiply in fp16
+        q = (q.to(tl.float32) * qk_scale).to(DOT_DTYPE)  # (fp32 for fp32 queries), scale folded in
+
     m_i = tl.full([BLOCK_Q * GROUP_PAD], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_Q * GROUP_PAD], tl.float32)
     acc = tl.zeros([BLOCK_Q * GROUP_PAD, BLOCK_D], tl.float32)
@@ -81,22 +85,27 @@ def _prefill_kernel(
         row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
         mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
         k = tl.load(k_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION)  # (BLOCK_M, BLOCK_N)
         if FP8:
             scale_idx = (block * BLOCK_SIZE + offs_n % BLOCK_SIZE) * num_kv_heads + kv_head
-            s *= tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)[None, :]
+            k_scale = tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)
+            s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=DOT_PRECISION) * k_scale[None, :]
+        else:
+            s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION) * qk_scale
         visible = mask_n[None, :] & (offs_n[None, :] <= q_pos[:, None])
-        s = tl.where(visible, s * qk_scale, float("-inf"))
+        s = tl.where(visible, s, float("-inf"))  # (BLOCK_M, BLOCK_N)
 
-        # every row sees key 0, so m_new is finite from the first tile on
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        alpha = tl.exp2(m_i - m_new)
+        alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
         v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        if FP8:
-            p *= tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0)[None, :]
-        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
+        if FP8:  # each token's value scale goes into p; x448 keeps p * scale in fp16's normal range
+            v_amax = tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0) * FP8_MAX
+            pv = tl.dot((p * v_amax[None, :]).to(DOT_DTYPE), v.to(DOT_DTYPE), input_precision=DOT_PRECISION)
+            pv = pv * (1.0 / FP8_MAX)
+        else:
+            pv = tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
+        acc = acc * alpha[:, None] + pv
         m_i = m_new
 
     o_off = (q_start + tok).to(tl.int64)[:, None] * stride_on + heads[:, None] * stride_oh + offs_d[None, :]
@@ -131,6 +140,7 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
         BLOCK_SIZE=block_size, BLOCK_Q=block_q, GROUP_PAD=group_pad,
         SEQS_PAD=triton.next_power_of_2(num_seqs + 1), BLOCK_N=BLOCK_N,
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8,
+        FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )

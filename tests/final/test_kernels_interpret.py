@@ -103,19 +103,20 @@ def decode_inputs(batch, group, num_kv_heads, head_dim, block_size, lens, dtype,
 
 @pytest.mark.parametrize("group,num_kv_heads,num_splits,dtype,fp8", [
     (1, 2, None, F32, False), (2, 2, 3, F32, False), (3, 1, 3, F16, False), (4, 1, 1, F16, False),
-    (1, 2, 3, F16, False), (2, 2, 3, F32, True), (4, 1, None, F32, True)])
+    (1, 2, 3, F16, False), (2, 2, 3, F16, True), (4, 1, None, F32, True)])
 def test_paged_attention_decode(group, num_kv_heads, num_splits, dtype, fp8, monkeypatch):
     lens = [1, 5, 16, 37]  # one token, inside a block, a full block, several blocks and a part
     q, kv = decode_inputs(4, group, num_kv_heads, 16, 4, lens, dtype, fp8, seed=group)
     args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
     monkeypatch.setattr(decode_attention, "BLOCK_N", 16)  # small tiles: several per split, several splits per sequence
+    monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
     out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
     assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == torch.float32 else 2e-3)
 
 
 @pytest.mark.parametrize("group,num_kv_heads,block_m,dtype,fp8", [
     (1, 2, 16, F32, False), (2, 1, 64, F16, False), (3, 2, 16, F32, False), (4, 1, 16, F16, False),
-    (4, 1, 64, F32, False), (2, 1, 16, F32, True), (3, 1, 64, F32, True)])
+    (4, 1, 64, F32, False), (2, 1, 16, F16, True), (3, 1, 64, F32, True)])
 def test_paged_attention_prefill(group, num_kv_heads, block_m, dtype, fp8, monkeypatch):
     # whole prompt, a chunk after a cached prefix, decodes mixed in, one sequence with no new query
     lens, q_lens = [21, 40, 9, 13, 6], [21, 17, 1, 0, 1]
