@@ -103,6 +103,7 @@ class Config:
     device: str | None = None  # "cuda" if available, else "cpu"
     dtype: torch.dtype | str | None = None  # bf16 on GPU, float32 on CPU
     seed: int = 0  # the default generator for unseeded sampling
+    load_format: str = "auto"  # "auto": the folder's safetensors; "dummy": random weights (benchmarks)
     hf_config: ModelConfig = field(init=False)
     eos: tuple[int, ...] = field(init=False)
     dist_port: int = field(init=False, default=0)
@@ -125,6 +126,8 @@ class Config:
             self.kvcache_block_size = 256 if on_gpu else 16
         if self.kvcache_block_size < 1:
             raise ValueError(f"kvcache_block_size must be >= 1, got {self.kvcache_block_size}")
+        if self.load_format not in ("auto", "dummy"):
+            raise ValueError(f"load_format must be 'auto' or 'dummy', got {self.load_format!r}")
         if self.kv_cache_dtype not in ("auto", "fp8"):
             raise ValueError(f"kv_cache_dtype must be 'auto' or 'fp8', got {self.kv_cache_dtype!r}")
         if self.max_num_seqs < 1 or self.max_num_batched_tokens < 1:

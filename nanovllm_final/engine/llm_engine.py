@@ -37,10 +37,13 @@ class LLMEngine:
         if unknown:
             raise ValueError(f"unknown option(s) {unknown}; the options are {sorted(names - {'model'})}")
         config = Config(model, **kwargs)
-        if not list(Path(config.model).glob("*.safetensors")):
+        folder = Path(config.model)
+        if config.load_format == "auto" and not list(folder.glob("*.safetensors")):
             raise FileNotFoundError(f"no *.safetensors file in {config.model}; the engine loads safetensors weights only")
         self.config = config
-        self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+        # A benchmark folder (config.json only) has no tokenizer: token-id prompts still work.
+        has_tokenizer = any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+        self.tokenizer = AutoTokenizer.from_pretrained(config.model) if has_tokenizer else None
         Sequence.block_size = config.kvcache_block_size
         config.dist_port = free_port()
         self.ps, self.events, self.closed = [], [], False
@@ -63,6 +66,8 @@ class LLMEngine:
     def encode(self, prompt) -> list[int]:
         """A prompt is a string or a list of token ids; check it before any work starts."""
         if isinstance(prompt, str):
+            if self.tokenizer is None:
+                raise ValueError(f"{self.config.model} has no tokenizer files; pass prompts as lists of token ids")
             ids = self.tokenizer.encode(prompt, add_special_tokens=False)
         elif isinstance(prompt, (list, tuple)):
             ids = list(prompt)
@@ -118,7 +123,7 @@ class LLMEngine:
         self.scheduler.postprocess(seqs, token_ids)
         stepped = [seq for seq, t in zip(seqs, token_ids) if t is not None]
         for seq in stepped:
-            if seq.sampling_params.stop and self.stop_position(seq) is not None:
+            if seq.sampling_params.stop and self.tokenizer and self.stop_position(seq) is not None:
                 if seq.is_finished:
                     seq.finish_reason = "stop"
                 else:
@@ -139,6 +144,8 @@ class LLMEngine:
         return min(found) if found else None
 
     def output_text(self, seq: Sequence) -> str:
+        if self.tokenizer is None:
+            return ""
         text = self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True)
         if seq.finish_reason == "stop" and seq.sampling_params.stop:
             cut = self.stop_position(seq, text)

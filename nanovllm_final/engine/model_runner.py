@@ -8,8 +8,9 @@ Each step it turns the scheduled sequences into one flat batch (nano-vllm's prep
     context_lens           (B,)   each sequence's length in the cache after this step
     block_tables           (B, max_blocks)
 
-runs the model, computes logits only for sequences that reached their last token (a prefill chunk
-that stops mid-prompt needs none), and samples on rank 0. With tensor parallelism, rank 0 lives
+runs the model (on the GPU a decode step replays a CUDA graph, cuda_graph.py), computes logits
+only for sequences that reached their last token (a prefill chunk that stops mid-prompt needs
+none), and samples on rank 0. With tensor parallelism, rank 0 lives
 in the engine's process and sends each call to the other ranks through shared memory; they run
 the same step and take part in the all-reduces (`worker_loop`).
 """
@@ -23,6 +24,7 @@ import torch
 import torch.distributed as dist
 
 from nanovllm_final.config import Config
+from nanovllm_final.engine.cuda_graph import DecodeGraphs
 from nanovllm_final.engine.sequence import Sequence
 from nanovllm_final.layers.linear import set_tp
 from nanovllm_final.layers.sampler import Sampler
@@ -59,14 +61,16 @@ class ModelRunner:
         try:
             with torch.device(self.device):
                 self.model = MODEL_CLASSES[hf.architecture](hf)
-            load_model(self.model, config.model)
+            if config.load_format == "dummy":
+                self.init_dummy_weights()
+            else:
+                load_model(self.model, config.model)
         finally:
             torch.set_default_dtype(default_dtype)
             set_tp(0, 1)
         self.sampler = Sampler()
         self.allocate_kv_cache()
-        if not self.enforce_eager:
-            self.capture_cudagraph()
+        self.graphs = None if self.enforce_eager else DecodeGraphs(self.model, config, self.device)
         if self.world_size > 1:
             self.shm_name = f"nanovllm-{config.dist_port}"
             # Room for the largest step's pickled sequences: their new tokens and block tables.
@@ -80,6 +84,12 @@ class ModelRunner:
                 dist.barrier()
                 self.shm = SharedMemory(name=self.shm_name)
                 self.worker_loop()
+
+    @torch.no_grad()
+    def init_dummy_weights(self) -> None:
+        """Random weights for benchmarks: throughput does not depend on the values."""
+        for name, p in self.model.named_parameters():
+            p.fill_(1.0) if "norm" in name else p.normal_(0.0, 0.02)
 
     # ---- tensor parallel plumbing -------------------------------------------------------------
     def worker_loop(self) -> None:
@@ -117,8 +127,7 @@ class ModelRunner:
                 self.shm.unlink()
             dist.destroy_process_group()
             torch.set_num_threads(self.num_threads)
-        if not self.enforce_eager:
-            del self.graphs, self.graph_pool
+        self.graphs = None
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -220,21 +229,9 @@ class ModelRunner:
 
     @torch.inference_mode()
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:
-        n = input_ids.shape[0]
-        if is_prefill or self.enforce_eager or n > self.graph_bs[-1]:
+        if is_prefill or self.graphs is None or not self.graphs.fits(input_ids.shape[0]):
             return self.model(input_ids, positions)
-        graph_bs = next(b for b in self.graph_bs if b >= n)
-        ctx, g = get_context(), self.graph_vars
-        g["input_ids"][:n] = input_ids
-        g["positions"][:n] = positions
-        g["slot_mapping"].fill_(-1)
-        g["slot_mapping"][:n] = ctx.slot_mapping
-        g["context_lens"].fill_(1)  # padded rows attend to one harmless slot of block 0
-        g["context_lens"][:n] = ctx.context_lens
-        g["block_tables"].fill_(0)
-        g["block_tables"][:n, :ctx.block_tables.shape[1]] = ctx.block_tables
-        self.graphs[graph_bs].replay()
-        return g["outputs"][:n]
+        return self.graphs.replay(input_ids, positions, get_context())
 
     @torch.inference_mode()
     def run(self, seqs: list[Sequence]) -> list[int | None]:
@@ -251,33 +248,3 @@ class ModelRunner:
         sampled = self.sampler(logits, *self.prepare_sample([s for s, d in zip(seqs, done) if d]))
         token_ids = iter(sampled.tolist())
         return [next(token_ids) if d else None for d in done]
-
-    @torch.inference_mode()
-    def capture_cudagraph(self) -> None:
-        """Record the decode step once per batch size; replaying a graph skips the CPU launch cost
-        of a few hundred small kernels per step, which dominates decode of a small model."""
-        config = self.config
-        max_bs = min(config.max_num_seqs, 512)
-        max_blocks = -(-config.max_model_len // self.block_size)
-        g = self.graph_vars = dict(
-            input_ids=torch.zeros(max_bs, dtype=torch.long, device=self.device),
-            positions=torch.zeros(max_bs, dtype=torch.long, device=self.device),
-            slot_mapping=torch.full((max_bs,), -1, dtype=torch.long, device=self.device),
-            context_lens=torch.ones(max_bs, dtype=torch.int32, device=self.device),
-            block_tables=torch.zeros(max_bs, max_blocks, dtype=torch.int32, device=self.device),
-        )
-        g["outputs"] = torch.zeros(max_bs, config.hf_config.hidden_size, device=self.device, dtype=config.dtype)
-        self.graph_bs = [b for b in (1, 2, 4, 8) if b < max_bs] + list(range(16, max_bs, 16)) + [max_bs]
-        self.graphs, self.graph_pool = {}, None
-        for bs in reversed(self.graph_bs):  # the largest first, so the smaller ones reuse its pool
-            graph = torch.cuda.CUDAGraph()
-            set_context(False, slot_mapping=g["slot_mapping"][:bs], context_lens=g["context_lens"][:bs],
-                        block_tables=g["block_tables"][:bs])
-            g["outputs"][:bs] = self.model(g["input_ids"][:bs], g["positions"][:bs])  # warm-up
-            with torch.cuda.graph(graph, self.graph_pool):
-                g["outputs"][:bs] = self.model(g["input_ids"][:bs], g["positions"][:bs])
-            if self.graph_pool is None:
-                self.graph_pool = graph.pool()
-            self.graphs[bs] = graph
-            torch.cuda.synchronize()
-            reset_context()

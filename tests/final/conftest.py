@@ -12,6 +12,10 @@ import torch
 from course.tiny import load_reference
 from nanovllm_final import LLM
 
+# One thread per test process: `make test` runs two processes on two cores, and OpenMP threads
+# that outnumber the cores spin against each other (a 0.5 ms matmul then takes 30 ms).
+torch.set_num_threads(1)
+
 
 @functools.lru_cache(maxsize=16)
 def _reference(path):
