@@ -11,7 +11,10 @@ reference in `reference.py` otherwise. Setting NANOVLLM_TRITON_INTERPRET=1 toget
 TRITON_INTERPRET=1 (before triton is imported) runs the Triton kernels on CPU tensors through
 Triton's interpreter: that is how the tests check them on a laptop.
 
-Check: `python -m pytest tests/final/test_kernels.py -q`
+A decode row with context_len 0 (the padding of a CUDA-graph batch) gives zeros.
+
+Check: `python -m pytest tests/final/test_kernels.py -q` (CPU), `tests/final/test_kernels_gpu.py` (GPU)
+Speed: `python -m nanovllm_final.kernels.bench_kernels` (GPU)
 """
 
 import os

@@ -15,10 +15,15 @@ Two ideas make that possible (the flash-decoding recipe):
 
 Grid: stage 1 (B, Hkv, num_splits); stage 2 (B, H), only when num_splits > 1. The launch
 configuration depends on shapes only (never on context_lens' values), so it can be captured in a
-CUDA graph. FP8 caches are dequantized in registers: the per-token key scale multiplies the
-scores and the value scale multiplies the probabilities, so the 1-byte rows are what is read.
+CUDA graph; a row with context_len 0 (padding of a graph's batch) gets zeros.
 
-Check: `python -m pytest tests/final/test_kernels.py -q -k decode`
+FP8 caches are read as their 1-byte codes and never dequantized in memory: e4m3 codes are exact
+in fp16, so the tensor cores multiply them in fp16, the per-token key scale multiplies the scores
+and the value scale multiplies the probabilities. (Converting each code to bf16 instead costs one
+more slow conversion instruction per element, and ran no faster than the bf16 cache.)
+
+Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
+       `python -m pytest tests/final/test_kernels_gpu.py -q -k decode` (GPU, real shapes)
 Speed: `python -m nanovllm_final.kernels.bench_kernels` (on a GPU)
 """
 
@@ -32,7 +37,7 @@ from .reference import FP8_MAX, is_fp8
 
 # Tile configuration, from a sweep on an H100 (bench_kernels.py --only sweep)
 BLOCK_N, NUM_WARPS, NUM_STAGES = 64, 4, 2  # bf16/fp16/fp32 cache: keys per tile, warps, pipeline depth
-FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 64, 4, 2  # fp8 cache
+FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 128, 4, 3  # fp8 cache
 MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this
 
 
@@ -53,14 +58,17 @@ def _decode_split_kernel(
     split = tl.program_id(2)
     context_len = tl.load(context_lens_ptr + seq)
     start = split * split_size
-    if start >= context_len:  # this split lies past the end of a short context: nothing to do
-        return
-    end = tl.minimum(start + split_size, context_len)
-
     offs_g = tl.arange(0, GROUP_PAD)
     offs_d = tl.arange(0, BLOCK_D)
     heads = kv_head * group + offs_g  # the query heads that read this KV head
     mask_gd = (offs_g[:, None] < group) & (offs_d[None, :] < head_dim)
+    out_ptrs = out_ptr + seq * stride_ob + heads[:, None] * stride_oh + offs_d[None, :]
+    if start >= context_len:  # this split lies past the end of a short context: nothing to read
+        if ONE_SPLIT:  # context_len 0 (a padding row of a CUDA-graph batch): zeros, not garbage
+            tl.store(out_ptrs, tl.zeros([GROUP_PAD, BLOCK_D], out_ptr.dtype.element_ty), mask=mask_gd)
+        return
+    end = tl.minimum(start + split_size, context_len)
+
     q = tl.load(q_ptr + seq * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
                 mask=mask_gd, other=0.0)  # (GROUP_PAD, BLOCK_D)
 
@@ -101,8 +109,7 @@ def _decode_split_kernel(
         m_i = m_new
 
     if ONE_SPLIT:
-        tl.store(out_ptr + seq * stride_ob + heads[:, None] * stride_oh + offs_d[None, :],
-                 (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=mask_gd)
+        tl.store(out_ptrs, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=mask_gd)
     else:  # partial result of this split: normalized output and its log2-sum-exp2
         part = (seq * num_heads + heads) * num_splits + split  # (GROUP_PAD,)
         tl.store(part_out_ptr + part[:, None] * head_dim + offs_d[None, :], acc / l_i[:, None], mask=mask_gd)
@@ -126,6 +133,7 @@ def _decode_reduce_kernel(
     o = tl.load(part_out_ptr + part[:, None] * head_dim + offs_d[None, :],
                 mask=(offs_s[:, None] < used) & (offs_d[None, :] < head_dim), other=0.0)
     out = tl.sum(weight[:, None] * o, axis=0) / tl.sum(weight, axis=0)
+    out = tl.where(used > 0, out, 0.0)  # context_len 0 (CUDA-graph padding): zeros
     tl.store(out_ptr + seq * stride_ob + head * stride_oh + offs_d, out.to(out_ptr.dtype.element_ty),
              mask=offs_d < head_dim)
 

@@ -13,7 +13,8 @@ amax(|x|) / 448 so the largest element lands on e4m3's largest finite value; the
 x / scale in e4m3 and k_scale / v_scale (num_blocks, block_size, Hkv) keep the float32 scale
 that attention multiplies back in.
 
-Check: `python -m pytest tests/final/test_kernels.py -q -k store`
+Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
+       `python -m pytest tests/final/test_kernels_gpu.py -q -k store` (GPU, real shapes)
 """
 
 import triton

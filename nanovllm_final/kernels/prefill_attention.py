@@ -17,7 +17,8 @@ is an upper bound on the number of tiles, computed without reading cu_seqlens_q 
 programs past a sequence's last tile return at once. Inside, the usual flash-attention loop:
 online softmax over key tiles of BLOCK_N, up to the tile's last query position.
 
-Check: `python -m pytest tests/final/test_kernels.py -q -k prefill`
+Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
+       `python -m pytest tests/final/test_kernels_gpu.py -q -k prefill` (GPU, real shapes)
 """
 
 import math

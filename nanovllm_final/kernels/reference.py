@@ -90,7 +90,7 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     scores = torch.einsum("bkgd,blkd->bkgl", qg, k) * scale  # (B, Hkv, G, L)
     past_end = torch.arange(max_len, device=q.device)[None, :] >= context_lens[:, None]  # (B, L)
     scores.masked_fill_(past_end[:, None, None, :], float("-inf"))
-    probs = scores.softmax(dim=-1)
+    probs = scores.softmax(dim=-1).nan_to_num(0.0)  # context_len 0 (CUDA-graph padding) -> zeros
     out = torch.einsum("bkgl,blkd->bkgd", probs, v)  # (B, Hkv, G, d)
     return out.reshape(B, H, d).to(q.dtype)
 

@@ -11,7 +11,8 @@ the reference agree to the last bit but for the order of one sum.
 Grid: (num_rows,) - one program per token row; the whole row (hidden <= 16K) sits in registers.
 Also used for Qwen3's per-head q/k norm: there a "row" is one head's head_dim values.
 
-Check: `python -m pytest tests/final/test_kernels.py -q -k rms`
+Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
+       `python -m pytest tests/final/test_kernels_gpu.py -q -k rms` (GPU, real shapes)
 """
 
 import torch

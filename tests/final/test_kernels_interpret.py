@@ -143,6 +143,18 @@ def test_rms_norm(dtype, hidden):
     assert_close(normed, ref_normed, tol)
 
 
+@pytest.mark.parametrize("num_splits", [1, 3])
+def test_decode_padding_rows_give_zeros(num_splits):
+    """A CUDA-graph batch is padded with rows of context_len 0 and an all -1 block table."""
+    q, kv = decode_inputs(3, 2, 2, 16, 4, [9, 1, 5], torch.float32, False)
+    kv["context_lens"][1] = 0
+    kv["block_tables"][1] = -1
+    args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.5)
+    out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
+    assert (out[1] == 0).all()
+    assert_close(out, reference.paged_attention_decode(*args), 1e-5)
+
+
 def test_public_names_run_the_kernels():
     q, kv = decode_inputs(2, 2, 2, 16, 4, [3, 9], torch.float32, False)
     args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.5)
