@@ -1,1 +1,2 @@
-"""engine of nanovllm_final."""
+"""The engine: Sequence (one request), BlockManager (KV blocks and the prefix cache), Scheduler
+(who runs each step), ModelRunner (one rank's model, cache and CUDA graphs), LLMEngine (the loop)."""

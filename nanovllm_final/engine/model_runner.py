@@ -223,9 +223,13 @@ class ModelRunner:
         for seq in seqs:
             if seq.sampling_params.seed is not None and seq.generator is None:
                 seq.generator = torch.Generator(self.device).manual_seed(seq.sampling_params.seed)
-        col = lambda name, dtype: torch.tensor([getattr(p, name) for p in params], dtype=dtype, device=self.device)  # noqa: E731
+        col = lambda name, dtype: torch.tensor([getattr(p, name) for p in params], dtype=dtype).to(self.device)  # noqa: E731
+        vocab = self.config.hf_config.vocab_size
+        flags = dict(all_greedy=all(p.temperature == 0 for p in params),
+                     need_sort=any(0 < p.top_k < vocab or p.top_p < 1 for p in params),
+                     need_min_p=any(p.min_p > 0 for p in params))
         return (col("temperature", torch.float32), col("top_k", torch.long), col("top_p", torch.float32),
-                col("min_p", torch.float32), [seq.generator for seq in seqs])
+                col("min_p", torch.float32), [seq.generator for seq in seqs], flags)
 
     @torch.inference_mode()
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:

@@ -1,1 +1,2 @@
-"""layers of nanovllm_final."""
+"""The model's building blocks: tensor-parallel linears, embedding and LM head, RMSNorm, RoPE,
+SwiGLU, paged attention, and the batched sampler."""

@@ -20,16 +20,27 @@ from nanovllm_final.kernels import paged_attention_decode, paged_attention_prefi
 from nanovllm_final.utils.context import get_context
 
 try:
+    import inspect
+
     from torch.nn.attention.varlen import varlen_attn
+
+    VARLEN_ARGS = set(inspect.signature(varlen_attn).parameters)  # its arguments grew across torch releases
 except ImportError:  # older torch: fall back to SDPA per sequence
-    varlen_attn = None
+    varlen_attn, VARLEN_ARGS = None, set()
 
 
 def attention_without_cache(q, k, v, cu_seqlens_q, max_seqlen_q, scale):
     """Causal attention of each sequence over its own fresh tokens. q (N, H, d); k, v (N, Hkv, d)."""
-    if varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
-        return varlen_attn(q, k, v, cu_seqlens_q, cu_seqlens_q, max_seqlen_q, max_seqlen_q,
-                           scale=scale, window_size=(-1, 0), enable_gqa=True)
+    if varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and \
+            ("scale" in VARLEN_ARGS or scale == q.shape[-1] ** -0.5):
+        kwargs = {"scale": scale} if "scale" in VARLEN_ARGS else {}
+        kwargs.update({"window_size": (-1, 0)} if "window_size" in VARLEN_ARGS else {"is_causal": True})
+        if "enable_gqa" in VARLEN_ARGS:
+            kwargs["enable_gqa"] = True
+        else:  # older releases want as many K/V heads as query heads
+            group = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        return varlen_attn(q, k, v, cu_seqlens_q, cu_seqlens_q, max_seqlen_q, max_seqlen_q, **kwargs)
     out = torch.empty_like(q)
     cu = cu_seqlens_q.tolist()
     for start, end in zip(cu[:-1], cu[1:]):

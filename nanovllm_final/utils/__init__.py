@@ -1,1 +1,1 @@
-"""utils of nanovllm_final."""
+"""Plumbing: the per-step attention Context, and the safetensors loader."""
