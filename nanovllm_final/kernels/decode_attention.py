@@ -22,6 +22,10 @@ in fp16, so the tensor cores multiply them in fp16, the per-token key scale mult
 and the value scale multiplies the probabilities. (Converting each code to bf16 instead costs one
 more slow conversion instruction per element, and ran no faster than the bf16 cache.)
 
+Measured on an H100 (device copy 3.02 TB/s), Qwen3-0.6B's shapes, 256 sequences with contexts
+uniform in [100, 2048], one layer, from a CUDA graph: bf16 cache 403 us = 2.89 TB/s (96% of
+copy); fp8 cache 335 us. Its torch reference takes 13.2 ms.
+
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
        `python -m pytest tests/final/test_kernels_gpu.py -q -k decode` (GPU, real shapes)
 Speed: `python -m nanovllm_final.kernels.bench_kernels` (on a GPU)
