@@ -1,7 +1,7 @@
 """Check, then time, every kernel against its torch reference at the engine's real shapes.
 
     python -m nanovllm_final.kernels.bench_kernels            # on a GPU; --json out.json to save
-    python -m nanovllm_final.kernels.bench_kernels --only sweep,prefill_sweep   # tile configurations
+    python -m nanovllm_final.kernels.tune_kernels             # tile configurations (sweeps)
 
 Shapes are Qwen3-0.6B's (16 query heads, 8 KV heads, head_dim 128, hidden 1024, bf16) with the
 engine's KV block size 256. Decode attention and the KV store are memory-bound, so they are
@@ -168,52 +168,6 @@ def bench_decode(rows, device, kernels):
                       f"alone caps decode at {256 / (28 * ms) * 1e3:,.0f} tok/s")
 
 
-def bench_decode_sweep(rows, device):
-    """Tile shape x warps x pipeline stages on the big batch; number of splits on small ones."""
-    from . import decode_attention as da
-    names = ("BLOCK_N", "NUM_WARPS", "NUM_STAGES")
-    cases = decode_cases()
-    for fp8 in (False, True):
-        prefix = "FP8_" if fp8 else ""
-        default = [getattr(da, prefix + n) for n in names]
-        sets, nbytes = decode_inputs(256, cases[0][2], fp8, device)
-        ref = reference.paged_attention_decode(*sets[0])
-        for config in [(n, w, st) for n in (64, 128) for w in (4, 8) for st in (1, 2, 3)]:
-            for n, value in zip(names, config):
-                setattr(da, prefix + n, value)
-            err = rel_err(da.paged_attention_decode(*sets[0]), ref)
-            ms = _bench_graph([lambda: da.paged_attention_decode(*sets[0])])
-            _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} B=256 N{config[0]} w{config[1]} s{config[2]}", ms, nbytes, None, err)
-        for n, value in zip(names, default):
-            setattr(da, prefix + n, value)
-        for name, batch, lens in cases[2:]:
-            sets, nbytes = decode_inputs(batch, lens, fp8, device, copies=max(1, math.ceil(200e6 / (batch * max(lens) * 4096))))
-            for splits in (None, 1, 2, 4, 8, 16, 32):
-                ms = _bench_graph([lambda a=a: da.paged_attention_decode(*a, num_splits=splits) for a in sets])
-                _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} {name} splits={splits}", ms, nbytes)
-
-
-def bench_prefill_sweep(rows, device):
-    from . import prefill_attention as pa
-    names = ("BLOCK_M", "BLOCK_N", "NUM_WARPS", "NUM_STAGES")
-    default = [getattr(pa, n) for n in names]
-    H, Hkv, d = QWEN3_06B["num_heads"], QWEN3_06B["num_kv_heads"], QWEN3_06B["head_dim"]
-    kv = make_paged_kv([1024] * 8, Hkv, d, 256, torch.bfloat16, device)
-    cu = torch.arange(0, 9 * 1024, 1024, device=device, dtype=torch.int32)
-    q = torch.randn(8 * 1024, H, d, dtype=torch.bfloat16, device=device)
-    args = (q, kv["k_cache"], kv["v_cache"], cu, kv["context_lens"], kv["block_tables"], d ** -0.5)
-    ref = reference.paged_attention_prefill(*args)
-    for config in [(m, n, w, st) for m in (64, 128) for n in (32, 64) for w in (4, 8) for st in (2, 3)]:
-        for n, value in zip(names, config):
-            setattr(pa, n, value)
-        err = rel_err(pa.paged_attention_prefill(*args), ref)
-        ms = _bench(lambda: pa.paged_attention_prefill(*args))
-        _row(rows, f"sweep prefill 8x1024 M{config[0]} N{config[1]} w{config[2]} s{config[3]} "
-             f"({8 * 4 * 1024 * 512 * H * d / ms / 1e9:.0f} TFLOP/s)", ms, None, None, err)
-    for n, value in zip(names, default):
-        setattr(pa, n, value)
-
-
 def bench_sdpa(rows, device):
     """What torch's own fused attention does on the same work as '8 prompts x 1024' (dense KV)."""
     import torch.nn.functional as F
@@ -267,8 +221,7 @@ def bench_rmsnorm(rows, device, kernels):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write every row to this file")
-    parser.add_argument("--only", default="copy,store,decode,prefill,sdpa,rmsnorm",
-                        help="comma-separated; 'sweep' and 'prefill_sweep' try tile configurations")
+    parser.add_argument("--only", default="copy,store,decode,prefill,sdpa,rmsnorm", help="comma-separated")
     args = parser.parse_args()
     assert torch.cuda.is_available(), "the kernel benchmark needs a CUDA GPU"
     import triton
@@ -278,8 +231,7 @@ def main():
     rows = []
     torch.manual_seed(0)
     benches = dict(copy=lambda: bench_copy(rows, device), store=lambda: bench_store(rows, device, kernels),
-                   decode=lambda: bench_decode(rows, device, kernels), sweep=lambda: bench_decode_sweep(rows, device),
-                   prefill_sweep=lambda: bench_prefill_sweep(rows, device),
+                   decode=lambda: bench_decode(rows, device, kernels),
                    prefill=lambda: bench_prefill(rows, device, kernels), sdpa=lambda: bench_sdpa(rows, device),
                    rmsnorm=lambda: bench_rmsnorm(rows, device, kernels))
     for name in args.only.split(","):

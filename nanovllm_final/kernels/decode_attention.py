@@ -39,7 +39,7 @@ import triton.language as tl
 
 from .reference import FP8_MAX, is_fp8
 
-# Tile configuration, from a sweep on an H100 (bench_kernels.py --only sweep)
+# Tile configuration, from a sweep on an H100 (tune_kernels.py)
 BLOCK_N, NUM_WARPS, NUM_STAGES = 64, 4, 2  # bf16/fp16/fp32 cache: keys per tile, warps, pipeline depth
 FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 128, 4, 3  # fp8 cache
 MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this

@@ -29,7 +29,7 @@ import triton.language as tl
 
 from .reference import FP8_MAX, is_fp8
 
-# Tile configuration, from a sweep on an H100 (bench_kernels.py --only prefill_sweep)
+# Tile configuration, from a sweep on an H100 (tune_kernels.py)
 BLOCK_M = 64  # rows per program: query tokens x query heads of one group
 BLOCK_N = 64  # keys per inner-loop tile
 NUM_WARPS, NUM_STAGES = 4, 2
