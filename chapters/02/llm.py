@@ -47,7 +47,8 @@ class CacheUsage:
 
 
 class LLM(ch01.LLM):
-    parts = Parts(attention=Attention)
+    parts = Parts(attention=Attention)  # the model's pieces: chapter 1's, with the caching attention
+    sequence_class = Sequence  # what a request becomes inside the engine
 
     def __init__(self, model_path, dtype=torch.float32, device="cpu", max_num_seqs: int = 4, max_model_len: int = 1024):
         if max_num_seqs < 1 or max_model_len < 2:
@@ -66,7 +67,7 @@ class LLM(ch01.LLM):
         return ModelRunner(self.model, self.max_num_seqs, self.max_model_len)
 
     def generate(self, prompts, sampling_params: SamplingParams | list[SamplingParams] | None = None) -> list[dict]:
-        seqs = [Sequence(ids, p) for ids, p in self.requests(prompts, sampling_params)]
+        seqs = [self.sequence_class(ids, p) for ids, p in self.requests(prompts, sampling_params)]
         self.cache_usage = []
         for i in range(0, len(seqs), self.max_num_seqs):
             self.run_batch(seqs[i:i + self.max_num_seqs])

@@ -1,5 +1,7 @@
 """Graders for chapter 2's exercises. `pytest chapters/02` checks chapters/02/exercises.py;
-`pytest chapters/02 --reference` checks the chapter's own code."""
+`pytest chapters/02 --reference` checks the chapter's own code. (The file name is unique across
+chapters: pytest's importlib mode names a test module after its path from the package root,
+tests.<file>, so two chapters' tests/test_exercises.py would shadow each other in one run.)"""
 
 import dataclasses
 

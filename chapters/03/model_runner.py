@@ -1,0 +1,44 @@
+"""ModelRunner over a paged pool: the pool replaces chapter 2's rows, and each step also says
+where every new token's K/V goes (`slot_mapping`) and which blocks each sequence reads
+(`block_tables`)."""
+
+import torch
+
+from ch02 import model_runner
+from ch02.model_runner import allocate_kv_cache, prepare_inputs
+from ch03.context import Context, set_context
+from ch03.sequence import Sequence
+
+
+def compute_slot_mapping(block_table: list[int], start: int, end: int, block_size: int) -> list[int]:
+    """The pool slots of a sequence's tokens at positions start .. end - 1.
+
+    Position p is in the sequence's block p // block_size, at offset p % block_size; the block
+    table turns the sequence's block number into the pool's block id.
+    """
+    return [block_table[p // block_size] * block_size + p % block_size for p in range(start, end)]
+
+
+class ModelRunner(model_runner.ModelRunner):
+    def __init__(self, model, num_blocks: int, block_size: int):
+        # Not chapter 2's __init__, whose cache has one max_model_len row per sequence: the pool
+        # is the same kind of tensor with num_blocks short rows of block_size slots.
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.block_size = block_size
+        self.kv_cache = allocate_kv_cache(model, num_blocks, block_size)  # (2, n_layers, num_blocks, block_size, n_kv_heads, head_dim)
+
+    def prepare(self, seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor]:
+        input_ids, positions, cu_seqlens_q, context_lens = prepare_inputs(seqs)
+        slot_mapping = []
+        for seq in seqs:  # the same tokens prepare_inputs picked: the uncached ones
+            slot_mapping += compute_slot_mapping(seq.block_table, seq.num_cached_tokens, seq.num_tokens, self.block_size)
+        width = max(len(seq.block_table) for seq in seqs)
+        block_tables = [seq.block_table + [-1] * (width - len(seq.block_table)) for seq in seqs]
+        set_context(Context(
+            cu_seqlens_q=cu_seqlens_q,
+            context_lens=context_lens,
+            slot_mapping=torch.tensor(slot_mapping, dtype=torch.int64, device=self.device),
+            block_tables=torch.tensor(block_tables, dtype=torch.int64, device=self.device),  # (B, width)
+        ))
+        return input_ids.to(self.device), positions.to(self.device)

@@ -1,0 +1,137 @@
+"""Graders for chapter 3's exercises. `pytest chapters/03` checks chapters/03/exercises.py;
+`pytest chapters/03 --reference` checks the chapter's own code. (The file name is unique across
+chapters: pytest's importlib mode names a test module after its path from the package root,
+tests.<file>, so two chapters' tests/test_exercises.py would shadow each other in one run.)"""
+
+import pytest
+import torch
+
+import ch01
+import ch03
+from ch02.tests.expected import transformers_greedy
+from ch03 import attention, block_manager, model_runner
+from ch03.block_manager import BlockManager
+from ch03.sequence import Sequence
+from ch03.tests import grading
+from course.testing import PROMPTS
+
+GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
+
+
+def assert_engine_matches_transformers(path, block_size=4, num_blocks=None, runs=1):
+    """Four prompts of 8, 1, 21 and 5 tokens: blocks of 4 tokens are crossed at every length."""
+    engine = ch03.LLM(path, max_num_seqs=4, max_model_len=64, block_size=block_size, num_blocks=num_blocks)
+    for _ in range(runs):
+        outs = engine.generate(PROMPTS, GREEDY)
+        for prompt, out, expected in zip(PROMPTS, outs, transformers_greedy(path, GREEDY.max_tokens)):
+            assert out["token_ids"] == list(expected), f"prompt {prompt}"
+    return engine
+
+
+def sequence_of(n):
+    return Sequence(list(range(1, n + 1)))
+
+
+# --- 3.1 allocate -------------------------------------------------------------------------------
+@pytest.mark.exercise("allocate")
+def test_allocate_by_hand(solution):
+    manager = BlockManager(num_blocks=10, block_size=4)
+    seqs = [sequence_of(n) for n in (1, 4, 5, 8, 9)]
+    for seq in seqs:
+        solution(manager, seq)
+    assert [len(seq.block_table) for seq in seqs] == [1, 1, 2, 2, 3], "ceil(num_tokens / block_size) blocks each"
+    held = [b for seq in seqs for b in seq.block_table]
+    assert len(set(held)) == len(held) == 9, "no block may belong to two sequences"
+    assert manager.used_block_ids == set(held) and set(manager.free_block_ids) == set(range(10)) - set(held)
+
+
+@pytest.mark.exercise("allocate")
+def test_allocate_in_the_engine(solution, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(block_manager.BlockManager, "allocate", solution)
+    # A pool just big enough for the four sequences at their longest (5 + 3 + 8 + 4 blocks).
+    assert_engine_matches_transformers(tiny_model_dir, num_blocks=20)
+
+
+# --- 3.2 may_append -----------------------------------------------------------------------------
+@pytest.mark.exercise("may_append")
+def test_may_append_at_the_boundary(solution):
+    manager = BlockManager(num_blocks=6, block_size=4)
+    seq = sequence_of(3)
+    manager.allocate(seq)
+    tables = []
+    for _ in range(7):  # grow from 3 to 10 tokens, one decode step at a time
+        seq.num_cached_tokens = seq.num_tokens
+        seq.append_token(0)
+        solution(manager, seq)
+        tables.append(len(seq.block_table))
+    # tokens:     4  5  6  7  8  9  10
+    assert tables == [1, 2, 2, 2, 2, 3, 3], "a new block exactly when the newest token starts one"
+    assert manager.num_free_blocks == 3 and manager.used_block_ids == set(seq.block_table)
+
+
+@pytest.mark.exercise("may_append")
+def test_may_append_in_the_engine(solution, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(block_manager.BlockManager, "may_append", solution)
+    assert_engine_matches_transformers(tiny_model_dir, num_blocks=20)
+
+
+# --- 3.3 deallocate -----------------------------------------------------------------------------
+@pytest.mark.exercise("deallocate")
+def test_deallocate_by_hand(solution):
+    manager = BlockManager(num_blocks=5, block_size=4)
+    a, b = sequence_of(9), sequence_of(6)
+    manager.allocate(a)
+    manager.allocate(b)
+    a.num_cached_tokens = 9
+    solution(manager, a)
+    assert a.block_table == [] and a.num_cached_tokens == 0
+    assert manager.num_free_blocks == 3 and manager.used_block_ids == set(b.block_table)
+    solution(manager, b)
+    assert sorted(manager.free_block_ids) == list(range(5)) and not manager.used_block_ids
+
+
+@pytest.mark.exercise("deallocate")
+def test_deallocate_in_the_engine(solution, tiny_model_dir, monkeypatch):
+    """Twice through a pool that only just fits: a block not given back makes the second run fail."""
+    monkeypatch.setattr(block_manager.BlockManager, "deallocate", solution)
+    engine = assert_engine_matches_transformers(tiny_model_dir, num_blocks=20, runs=2)
+    assert engine.block_manager.num_free_blocks == 20 and not engine.block_manager.used_block_ids
+
+
+# --- 3.4 slot_mapping ---------------------------------------------------------------------------
+@pytest.mark.exercise("compute_slot_mapping")
+def test_slot_mapping_by_hand(solution):
+    # Blocks of 4; the sequence's blocks are pool blocks 7, 2 and 9.
+    #   position  0  1  2  3 | 4  5  6  7 | 8  9
+    #   slot     28 29 30 31 | 8  9 10 11 |36 37
+    assert solution([7, 2, 9], 0, 10, 4) == [28, 29, 30, 31, 8, 9, 10, 11, 36, 37]
+    assert solution([7, 2, 9], 5, 10, 4) == [9, 10, 11, 36, 37], "a prefill that starts after cached tokens"
+    assert solution([7, 2, 9], 9, 10, 4) == [37], "a decode step"
+    assert solution([3], 0, 1, 1) == [3] and solution([3, 0], 1, 2, 1) == [0], "blocks of one token"
+
+
+@pytest.mark.exercise("compute_slot_mapping")
+def test_slot_mapping_in_the_engine(solution, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(model_runner, "compute_slot_mapping", solution)
+    assert_engine_matches_transformers(tiny_model_dir)
+
+
+# --- 3.5 gather through the block table ----------------------------------------------------------
+@pytest.mark.exercise("gather_kv")
+def test_gather_kv_by_hand(solution):
+    # Every slot of a pool of 6 blocks of 4 holds its own slot number: gathered, a sequence reads
+    # back the slots its block table points at, in order.
+    pool = torch.arange(24, dtype=torch.float32).view(6, 4, 1, 1).expand(6, 4, 2, 3).contiguous()
+    table = torch.tensor([5, 1, 3, -1])
+    out = solution(pool, table, 10)
+    assert out.shape == (10, 2, 3)
+    assert out[:, 0, 0].tolist() == [20, 21, 22, 23, 4, 5, 6, 7, 12, 13]
+    torch.testing.assert_close(out, grading.REFERENCE["gather_kv"](pool, table, 10))
+    assert solution(pool, table, 1)[:, 0, 0].tolist() == [20]
+
+
+@pytest.mark.exercise("gather_kv")
+def test_gather_kv_in_the_engine(solution, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(attention, "gather_kv", solution)
+    # The second run gets blocks back in the order the first run freed them: tables out of order.
+    assert_engine_matches_transformers(tiny_model_dir, num_blocks=20, runs=2)

@@ -1,0 +1,58 @@
+"""The equivalence chain: every chapter's engine gives the same greedy tokens as chapter 1's naive
+loop, and as transformers, on every tiny model family.
+
+Each chapter changes how the tokens are computed (a cache, pages, a scheduler...), never which
+tokens come out. A new chapter joins the chain by adding its package name to CHAPTERS; its LLM
+must take (model_path) alone and accept a list of prompts.
+"""
+
+import dataclasses
+import importlib
+
+import pytest
+
+from ch01.sampling_params import SamplingParams
+from course.testing import PROMPTS, hf_greedy
+
+CHAPTERS = ["ch01", "ch02", "ch03"]
+
+# The shared prompts (8, 1, 21 and 5 tokens) plus a few more, so that engines that batch see a
+# batch larger than one and of mixed lengths.
+CHAIN_PROMPTS = PROMPTS + [[3, 1, 4, 1, 5, 9, 2, 6], list(range(40, 72))]
+MAX_TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def expected():
+    cache = {}
+
+    def tokens(path):
+        if path not in cache:
+            cache[path] = [hf_greedy(path, prompt, MAX_TOKENS) for prompt in CHAIN_PROMPTS]
+        return cache[path]
+
+    return tokens
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_greedy_tokens_equal_transformers(chapter, tiny_model_dir, expected):
+    engine = importlib.import_module(chapter).LLM(tiny_model_dir)
+    outs = engine.generate(CHAIN_PROMPTS, SamplingParams(temperature=0, max_tokens=MAX_TOKENS, ignore_eos=True))
+    got = [out["token_ids"] for out in outs]
+    for i, (g, e) in enumerate(zip(got, expected(tiny_model_dir))):
+        assert g == e, f"{chapter}, prompt {i} ({len(CHAIN_PROMPTS[i])} tokens): {g} != transformers' {e}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS[1:])
+def test_eos_stops_like_chapter_1(chapter, tiny_qwen3_dir, expected):
+    """With EOS on, every chapter stops each sequence where chapter 1 does, with the same reason.
+    A random tiny model rarely says its real EOS, so a token it does say plays that part."""
+    eos = expected(tiny_qwen3_dir)[0][3]
+    params = SamplingParams(temperature=0, max_tokens=MAX_TOKENS)
+    outs = []
+    for name in (CHAPTERS[0], chapter):
+        engine = importlib.import_module(name).LLM(tiny_qwen3_dir)
+        engine.config = dataclasses.replace(engine.config, eos_token_ids=(eos,))
+        outs.append(engine.generate(CHAIN_PROMPTS, params))
+    assert outs[1] == outs[0]
+    assert {out["finish_reason"] for out in outs[0]} == {"stop", "length"}, "the batch should mix early and full-length ends"
