@@ -1,10 +1,18 @@
 """Fixtures for every test in the repo: tiny random model folders, and the exercise grader."""
 
+import os
+
 import pytest
+import torch
 
 from course.tiny import FAMILIES, make_tiny_model
 
 pytest_plugins = ["course.grading"]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one process per core; more OpenMP threads than cores spin against each
+    # other and turn a 0.5 ms matmul into 30 ms.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

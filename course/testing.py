@@ -28,13 +28,29 @@ def hf_logits(path, prompt_ids) -> torch.Tensor:
 
 @torch.inference_mode()
 def hf_greedy(path, prompt_ids, max_new_tokens: int) -> list[int]:
-    """transformers' greedy continuation of one prompt, never stopping early."""
+    """transformers' greedy continuation of one prompt, EOS treated as an ordinary token
+    (as `ignore_eos=True` does): transformers' own forward with its own KV cache, argmax each step.
+
+    Not `generate(min_new_tokens=...)`: that logits processor sets the EOS logit to -inf, so
+    wherever EOS is the argmax it would pick the runner-up.
+    """
+    model = _reference(str(path))
+    out = model(torch.tensor([prompt_ids]), use_cache=True)
+    tokens = []
+    for _ in range(max_new_tokens):
+        tokens.append(int(out.logits[0, -1].argmax()))
+        out = model(torch.tensor([[tokens[-1]]]), past_key_values=out.past_key_values, use_cache=True)
+    return tokens
+
+
+@torch.inference_mode()
+def hf_generate(path, prompt_ids, max_new_tokens: int) -> list[int]:
+    """transformers' `generate`, greedy, stopping at the model's EOS like an engine without ignore_eos."""
     model = _reference(str(path))
     out = model.generate(
         torch.tensor([prompt_ids]),
         attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
         max_new_tokens=max_new_tokens,
-        min_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=0,
     )

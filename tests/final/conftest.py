@@ -3,40 +3,14 @@
 Helpers are handed out as fixtures (tests here are not a package, so they cannot import them).
 """
 
-import functools
 import random
 
 import pytest
 import torch
 
-from course.tiny import load_reference
+from course.testing import hf_greedy
 from nanovllm_final import LLM
 
-# One thread per test process: `make test` runs two processes on two cores, and OpenMP threads
-# that outnumber the cores spin against each other (a 0.5 ms matmul then takes 30 ms).
-torch.set_num_threads(1)
-
-
-@functools.lru_cache(maxsize=16)
-def _reference(path):
-    return load_reference(path)
-
-
-@torch.inference_mode()
-def hf_greedy(path, prompt_ids, max_new_tokens: int) -> list[int]:
-    """transformers' greedy continuation, EOS included as an ordinary token (as ignore_eos=True).
-
-    Not course.testing.hf_greedy: that one passes min_new_tokens, whose logits processor sets
-    the EOS logit to -inf, so wherever EOS is the argmax it picks the runner-up instead. This
-    loop is transformers' own forward with its KV cache and nothing else.
-    """
-    model = _reference(str(path))
-    out = model(torch.tensor([prompt_ids]), use_cache=True)
-    tokens = []
-    for _ in range(max_new_tokens):
-        tokens.append(int(out.logits[0, -1].argmax()))
-        out = model(torch.tensor([[tokens[-1]]]), past_key_values=out.past_key_values, use_cache=True)
-    return tokens
 
 
 def random_prompts(n: int, vocab: int = 300, max_len: int = 60, seed: int = 0) -> list[list[int]]:

@@ -12,7 +12,7 @@ import ch01
 from ch01.config import ModelConfig
 from ch01.sampling_params import SamplingParams
 from course.paths import DEFAULT_MODEL_DIR
-from course.testing import PROMPTS, hf_greedy, hf_logits
+from course.testing import PROMPTS, hf_generate, hf_greedy, hf_logits
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,20 @@ def test_smollm2_knows_the_capital_of_france():
     [out] = llm.chat([{"role": "user", "content": "What is the capital of France?"}], SamplingParams(temperature=0, max_tokens=20))
     assert out["text"].strip() == "The capital of France is Paris."
     assert out["finish_reason"] == "stop"
+
+
+def test_stops_where_transformers_generate_stops(tiny_qwen3_dir, tmp_path):
+    """Without ignore_eos both stop at the model's EOS. Random models rarely emit their EOS, so
+    declare a token the model does emit (the 6th greedy token) to be the EOS."""
+    eos = hf_greedy(tiny_qwen3_dir, PROMPTS[0], 12)[5]
+    path = tmp_path / "eos"
+    shutil.copytree(tiny_qwen3_dir, path)
+    for name in ("config.json", "generation_config.json"):
+        config = json.loads((path / name).read_text())
+        config["eos_token_id"] = eos
+        (path / name).write_text(json.dumps(config))
+    llm = ch01.LLM(path)
+    expected = hf_generate(path, PROMPTS[0], 12)
+    assert len(expected) < 12 and expected[-1] == eos
+    [out] = llm.generate([PROMPTS[0]], SamplingParams(temperature=0, max_tokens=12))
+    assert out["token_ids"] == expected and out["finish_reason"] == "stop"
