@@ -6,7 +6,6 @@ Helpers are handed out as fixtures (tests here are not a package, so they cannot
 import random
 
 import pytest
-import torch
 
 from course.testing import hf_greedy
 from nanovllm_final import LLM
