@@ -12,6 +12,7 @@ import importlib
 import pytest
 
 from ch01.sampling_params import SamplingParams
+from course.paths import DEFAULT_MODEL_DIR
 from course.testing import PROMPTS, hf_greedy
 
 CHAPTERS = ["ch01", "ch02", "ch03"]
@@ -56,3 +57,16 @@ def test_eos_stops_like_chapter_1(chapter, tiny_qwen3_dir, expected):
         outs.append(engine.generate(CHAIN_PROMPTS, params))
     assert outs[1] == outs[0]
     assert {out["finish_reason"] for out in outs[0]} == {"stop", "length"}, "the batch should mix early and full-length ends"
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "config.json").exists(), reason="SmolLM2 not fetched (make model)")
+@pytest.mark.parametrize("chapter", CHAPTERS[1:])
+def test_smollm2_answers_like_chapter_1(chapter):
+    """The real model, through each later chapter's engine: chapter 1's answer, word for word."""
+    engine = importlib.import_module(chapter).LLM(DEFAULT_MODEL_DIR, max_num_seqs=2, max_model_len=256)
+    outs = engine.chat([[{"role": "user", "content": "What is the capital of France?"}],
+                        [{"role": "user", "content": "Name three colors."}]], SamplingParams(temperature=0, max_tokens=20))
+    assert outs[0]["text"].strip() == "The capital of France is Paris." and outs[0]["finish_reason"] == "stop"
+    assert outs[1]["text"].strip().startswith("1. Red")

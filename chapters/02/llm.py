@@ -53,8 +53,8 @@ class LLM(ch01.LLM):
     def __init__(self, model_path, dtype=torch.float32, device="cpu", max_num_seqs: int = 4, max_model_len: int = 1024):
         if max_num_seqs < 1 or max_model_len < 2:
             raise ValueError(f"need max_num_seqs >= 1 and max_model_len >= 2, got {max_num_seqs} and {max_model_len}")
-        # ch01.LLM.__init__ cannot be told which model parts to build, so its three lines are
-        # repeated here with chapter 2's attention.
+        # ch01.LLM.__init__ cannot be told which model parts to build, so its lines are repeated
+        # here with this class's parts.
         self.model = load_model(model_path, dtype=dtype, device=device, parts=self.parts)
         self.config = self.model.config
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
