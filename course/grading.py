@@ -140,13 +140,20 @@ def pytest_runtest_makereport(item, call):
                 test=item.originalname,
                 exercise=marker.args[0],
                 chapter=chapter_of(item.path),
-                variant=getattr(getattr(item, "callspec", None), "id", None),
+                variant=_planted_name(item),
                 when=report.when,
                 outcome=report.outcome,
                 message=str(report.longrepr)[-2000:] if report.failed else "",
             )
         )
     return report
+
+
+def _planted_name(item):
+    """The planted wrong answer this item ran with (None outside the planted source)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    fn = params.get("solution")
+    return getattr(fn, "__name__", None)
 
 
 def pytest_sessionfinish(session):

@@ -72,7 +72,7 @@ def test_graders_catch_the_planted_bugs(chapter_dir, tmp_path):
     caught = defaultdict(set)  # exercise -> planted answers some grader rejects
     for r in results:
         assert r["variant"], f"{r['nodeid']} ran without a planted answer"
-        planted = r["variant"].split("-")[0]
+        planted = r["variant"]
         if r["outcome"] == "failed":
             caught_by_test[r["test"]].add(planted)
             caught[r["exercise"]].add(planted)
@@ -83,3 +83,11 @@ def test_graders_catch_the_planted_bugs(chapter_dir, tmp_path):
     for name, bugs in grading_table(chapter).PLANTED.items():
         missed = {b.__name__ for b in bugs} - caught[name]
         assert not missed, f"{chapter}: no grader of {name!r} catches the planted {sorted(missed)}"
+
+
+def test_test_file_names_are_unique():
+    """pytest imports test files by name (importlib mode): two chapters' `test_exercises.py`
+    would shadow each other in one run, and one chapter's graders would silently run twice."""
+    names = [p.name for p in REPO_ROOT.glob("**/test_*.py") if ".venv" not in p.parts and "build" not in p.parts]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicates, f"rename these so each test file name is unique in the repo: {duplicates}"
