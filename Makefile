@@ -34,9 +34,10 @@ model: $(MODEL_DIR)/config.json
 demo: install model
 	$(PY) -m nanovllm_final.demo --model $(MODEL_DIR)
 
+# One OpenMP thread per process: two test processes (and notebook kernels) share the two cores.
 test: install model
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
-	$(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q chapters tests --nbmake notebooks
+	OMP_NUM_THREADS=1 $(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q chapters tests --nbmake notebooks
 
 test-fast: install
 	$(PY) -m pytest --reference -q -x chapters tests -m "not slow and not model"

@@ -9,6 +9,7 @@ existing, complete folder is left alone.
 """
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,11 @@ def convert(gguf_path: Path, out: Path) -> None:
     tmp = out.with_name(out.name + ".partial")
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    # A BPE tokenizer keeps its own spaces: say so, or every decode warns about WordPiece clean-up.
+    config_path = tmp / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["clean_up_tokenization_spaces"] = False
+    config_path.write_text(json.dumps(config, indent=2))
     tmp.rename(out)
 
 
