@@ -12,12 +12,15 @@ from transformers import AutoTokenizer
 
 from ch01 import naive_generate
 from ch01.loader import load_model
+from ch01.model import Parts
 from ch01.sampling_params import SamplingParams
 
 
 class LLM:
+    parts = Parts()  # the model's swappable pieces; a later chapter's LLM names its own
+
     def __init__(self, model_path, dtype=torch.float32, device="cpu"):
-        self.model = load_model(model_path, dtype=dtype, device=device)
+        self.model = load_model(model_path, dtype=dtype, device=device, parts=self.parts)
         self.config = self.model.config
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.max_model_len = self.config.max_position_embeddings

@@ -14,11 +14,9 @@ whole batch. `cache_usage` records the price after every step; chapter 3 (blocks
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoTokenizer
 
 import ch01
 from ch01 import sampler
-from ch01.loader import load_model
 from ch01.model import Parts
 from ch01.sampling_params import SamplingParams
 from ch02.attention import Attention
@@ -53,11 +51,7 @@ class LLM(ch01.LLM):
     def __init__(self, model_path, dtype=torch.float32, device="cpu", max_num_seqs: int = 4, max_model_len: int = 1024):
         if max_num_seqs < 1 or max_model_len < 2:
             raise ValueError(f"need max_num_seqs >= 1 and max_model_len >= 2, got {max_num_seqs} and {max_model_len}")
-        # ch01.LLM.__init__ cannot be told which model parts to build, so its lines are repeated
-        # here with this class's parts.
-        self.model = load_model(model_path, dtype=dtype, device=device, parts=self.parts)
-        self.config = self.model.config
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        super().__init__(model_path, dtype=dtype, device=device)  # builds the model with self.parts
         self.max_model_len = min(max_model_len, self.config.max_position_embeddings)
         self.max_num_seqs = max_num_seqs
         self.runner = self.make_runner()
