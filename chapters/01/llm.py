@@ -42,7 +42,8 @@ class LLM:
                 f"max_model_len is {self.max_model_len:,}; shorten the prompt or lower max_tokens"
             )
 
-    def generate(self, prompts, sampling_params: SamplingParams | list[SamplingParams] | None = None) -> list[dict]:
+    def requests(self, prompts, sampling_params=None) -> list[tuple[list[int], SamplingParams]]:
+        """Check every prompt before any work starts: (token ids, SamplingParams) per prompt."""
         if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
             prompts = [prompts]  # one prompt, as text or as token ids
         params = sampling_params or SamplingParams()
@@ -52,17 +53,21 @@ class LLM:
         encoded = [self.encode_prompt(p) for p in prompts]
         for ids, p in zip(encoded, params):
             self.check_length(ids, p)
+        return list(zip(encoded, params))
+
+    def make_output(self, token_ids: list[int], finish_reason: str) -> dict:
+        return {
+            "text": self.tokenizer.decode(token_ids, skip_special_tokens=True),
+            "token_ids": token_ids,
+            "finish_reason": finish_reason,  # "stop" (EOS) or "length" (max_tokens)
+        }
+
+    def generate(self, prompts, sampling_params: SamplingParams | list[SamplingParams] | None = None) -> list[dict]:
         outputs = []
-        for ids, p in zip(encoded, params):
+        for ids, p in self.requests(prompts, sampling_params):
             new = naive_generate.generate(self.model, ids, p, self.config.eos_token_ids)
             stopped = bool(new) and new[-1] in self.config.eos_token_ids and not p.ignore_eos
-            outputs.append(
-                {
-                    "text": self.tokenizer.decode(new, skip_special_tokens=True),
-                    "token_ids": new,
-                    "finish_reason": "stop" if stopped else "length",
-                }
-            )
+            outputs.append(self.make_output(new, "stop" if stopped else "length"))
         return outputs
 
     def chat_prompt(self, messages: list[dict]) -> list[int]:

@@ -65,7 +65,7 @@ class LLM(ch01.LLM):
         self.cache_usage = []
         for i in range(0, len(seqs), self.max_num_seqs):
             self.run_batch(seqs[i:i + self.max_num_seqs])
-        return [self.output(seq) for seq in seqs]
+        return [self.make_output(seq.completion_token_ids, seq.finish_reason) for seq in seqs]
 
     def run_batch(self, seqs: list[Sequence]) -> None:
         """Static batching: all of `seqs` start together and the batch runs until the last ends."""
@@ -103,23 +103,3 @@ class LLM(ch01.LLM):
             bytes_per_slot=self.runner.bytes_per_slot,
         )
 
-    # ch01.LLM.generate checks its inputs and formats its outputs inline; these two helpers do the
-    # same for a batch of Sequences.
-    def requests(self, prompts, sampling_params) -> list[tuple[list[int], SamplingParams]]:
-        if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
-            prompts = [prompts]  # one prompt, as text or as token ids
-        params = sampling_params or SamplingParams()
-        params = params if isinstance(params, list) else [params] * len(prompts)
-        if len(params) != len(prompts):
-            raise ValueError(f"got {len(params)} SamplingParams for {len(prompts)} prompts; give one, or one per prompt")
-        encoded = [self.encode_prompt(p) for p in prompts]
-        for ids, p in zip(encoded, params):
-            self.check_length(ids, p)
-        return list(zip(encoded, params))
-
-    def output(self, seq: Sequence) -> dict:
-        return {
-            "text": self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True),
-            "token_ids": seq.completion_token_ids,
-            "finish_reason": seq.finish_reason,
-        }
