@@ -45,7 +45,7 @@ FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 128, 4, 3  # fp8 cache
 MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["stride_bt", "split_size", "num_splits"])  # they vary step to step: one compile
 def _decode_split_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, block_tables_ptr, context_lens_ptr,
     out_ptr, part_out_ptr, part_lse_ptr,
@@ -120,7 +120,7 @@ def _decode_split_kernel(
         tl.store(part_lse_ptr + part, m_i + tl.log2(l_i), mask=offs_g < group)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["split_size", "num_splits"])
 def _decode_reduce_kernel(
     part_out_ptr, part_lse_ptr, context_lens_ptr, out_ptr,
     stride_ob, stride_oh, num_heads, head_dim, split_size, num_splits,

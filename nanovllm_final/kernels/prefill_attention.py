@@ -35,7 +35,7 @@ BLOCK_N = 64  # keys per inner-loop tile
 NUM_WARPS, NUM_STAGES = 4, 2
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["stride_bt", "num_seqs"])  # they vary step to step: one compile
 def _prefill_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr,
     cu_seqlens_q_ptr, context_lens_ptr, block_tables_ptr, out_ptr,
@@ -43,16 +43,22 @@ def _prefill_kernel(
     stride_qn, stride_qh, stride_on, stride_oh,
     stride_cb, stride_ct, stride_ch, stride_bt,
     num_seqs, num_kv_heads, head_dim, group,
-    BLOCK_SIZE: tl.constexpr, BLOCK_Q: tl.constexpr, GROUP_PAD: tl.constexpr, SEQS_PAD: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr, BLOCK_Q: tl.constexpr, GROUP_PAD: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     FP8: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
-    # which sequence this tile belongs to: the first tile of sequence i is cu[i] // BLOCK_Q + i
-    offs_b = tl.arange(0, SEQS_PAD)
-    cu = tl.load(cu_seqlens_q_ptr + offs_b, mask=offs_b < num_seqs, other=0)
-    seq = tl.sum(((offs_b < num_seqs) & (cu // BLOCK_Q + offs_b <= tile)).to(tl.int32), axis=0) - 1
+    # Which sequence this tile belongs to. Sequence i's tiles start at cu[i] // BLOCK_Q + i, which
+    # grows strictly with i: binary search for the last start <= tile (a loop, not a vector of
+    # num_seqs lanes, so one compiled kernel serves every batch).
+    seq = tl.zeros([], tl.int32)
+    hi = num_seqs
+    while hi - seq > 1:
+        mid = (seq + hi) // 2
+        starts_before = tl.load(cu_seqlens_q_ptr + mid) // BLOCK_Q + mid <= tile
+        seq = tl.where(starts_before, mid, seq)
+        hi = tl.where(starts_before, hi, mid)
     q_start = tl.load(cu_seqlens_q_ptr + seq)
     q_len = tl.load(cu_seqlens_q_ptr + seq + 1) - q_start
     first_tok = (tile - (q_start // BLOCK_Q + seq)) * BLOCK_Q  # first query of this tile, in seq
@@ -138,8 +144,7 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
         q.stride(0), q.stride(1), out.stride(0), out.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), block_tables.stride(0),
         num_seqs, num_kv_heads, head_dim, group,
-        BLOCK_SIZE=block_size, BLOCK_Q=block_q, GROUP_PAD=group_pad,
-        SEQS_PAD=triton.next_power_of_2(num_seqs + 1), BLOCK_N=BLOCK_N,
+        BLOCK_SIZE=block_size, BLOCK_Q=block_q, GROUP_PAD=group_pad, BLOCK_N=BLOCK_N,
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8,
         FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
