@@ -3,6 +3,7 @@
     store_kvcache            write new K/V into the paged cache (FP8: quantize with per-token scales)
     paged_attention_decode   one query per sequence against its paged context (the decode step)
     paged_attention_prefill  many queries per sequence, causal, against the paged cache
+    qk_norm_rope             per-head RMSNorm of q and k (Qwen3), then RoPE, in one pass
     rms_norm                 RMSNorm
     fused_add_rms_norm       residual add + RMSNorm in one pass -> (normed, x + residual)
 
@@ -52,7 +53,7 @@ def use_triton(t: torch.Tensor) -> bool:
 
 
 if HAS_TRITON:
-    from . import decode_attention, kvcache, prefill_attention, rmsnorm
+    from . import decode_attention, kvcache, prefill_attention, rmsnorm, rotary
 
 
 def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
@@ -74,6 +75,11 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
                                         block_tables, scale, k_scale, v_scale)
 
 
+def qk_norm_rope(q, k, positions, cos_sin_cache, q_weight=None, k_weight=None, eps=1e-6):
+    impl = rotary if use_triton(q) else reference
+    return impl.qk_norm_rope(q, k, positions, cos_sin_cache, q_weight, k_weight, eps)
+
+
 def rms_norm(x, weight, eps):
     return (rmsnorm if use_triton(x) else reference).rms_norm(x, weight, eps)
 
@@ -82,5 +88,5 @@ def fused_add_rms_norm(x, residual, weight, eps):
     return (rmsnorm if use_triton(x) else reference).fused_add_rms_norm(x, residual, weight, eps)
 
 
-__all__ = ["store_kvcache", "paged_attention_decode", "paged_attention_prefill", "rms_norm",
+__all__ = ["store_kvcache", "paged_attention_decode", "paged_attention_prefill", "qk_norm_rope", "rms_norm",
            "fused_add_rms_norm", "use_triton", "reference"]

@@ -119,6 +119,21 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
     return out
 
 
+def apply_rope(x, cos, sin):
+    """Rotate each pair (i, i + d/2) of x (N, heads, d) by its token's angle; cos, sin (N, 1, d/2)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).to(x.dtype)
+
+
+def qk_norm_rope(q, k, positions, cos_sin_cache, q_weight=None, k_weight=None, eps=1e-6):
+    """Qwen3's per-head RMSNorm of q (N, H, d) and k (N, Hkv, d) when weights are given, then RoPE
+    at positions (N,); cos_sin_cache (max_position, 1, d) float32 holds cos | sin. -> (q, k)"""
+    if q_weight is not None:
+        q, k = rms_norm(q, q_weight, eps), rms_norm(k, k_weight, eps)
+    cos, sin = cos_sin_cache[positions].chunk(2, dim=-1)  # (N, 1, d/2) each
+    return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+
+
 def rms_norm(x, weight, eps):
     """x * rsqrt(mean(x^2) + eps) in float32, cast to x.dtype, then times weight (HF's order)."""
     xf = x.float()

@@ -3,16 +3,16 @@
 Pair i of each head (dims i and i + head_dim/2) is rotated by angle position * theta^(-2i/d):
 q.k then depends only on the distance between two tokens. The table is built once for every
 position up to max_position, in float32 as transformers computes it, and indexed per token.
+
+Qwen3 normalizes each head of q and k just before the rotation; passing its two RMSNorms here
+does both in one pass over q and k (`kernels.qk_norm_rope`; `reference.apply_rope` is the math).
 """
 
 import torch
 from torch import nn
 
-
-def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (T, n_heads, head_dim); cos, sin: (T, 1, head_dim/2)."""
-    x1, x2 = x.float().chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).to(x.dtype)
+from nanovllm_final.kernels import qk_norm_rope
+from nanovllm_final.layers.layernorm import RMSNorm
 
 
 class RotaryEmbedding(nn.Module):
@@ -23,6 +23,10 @@ class RotaryEmbedding(nn.Module):
         cache = torch.cat([freqs.cos(), freqs.sin()], dim=-1)[:, None, :]  # (P, 1, d): cos | sin
         self.register_buffer("cos_sin_cache", cache, persistent=False)
 
-    def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor):
-        cos, sin = self.cos_sin_cache[positions].chunk(2, dim=-1)  # (T, 1, d/2) each
-        return apply_rotary_emb(q, cos, sin), apply_rotary_emb(k, cos, sin)
+    def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+                q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None):
+        """q (N, H, d), k (N, Hkv, d) at positions (N,) -> rotated (q, k), normalized first when
+        q_norm and k_norm are given. On the GPU q and k are updated in place."""
+        if q_norm is None:
+            return qk_norm_rope(q, k, positions, self.cos_sin_cache)
+        return qk_norm_rope(q, k, positions, self.cos_sin_cache, q_norm.weight, k_norm.weight, q_norm.eps)

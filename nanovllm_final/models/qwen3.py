@@ -50,9 +50,10 @@ class Qwen3Attention(nn.Module):
         q = q.view(N, self.num_heads, self.head_dim)  # (N, H, d)
         k = k.view(N, self.num_kv_heads, self.head_dim)  # (N, Hkv, d)
         v = v.view(N, self.num_kv_heads, self.head_dim)
-        if self.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = self.rotary_emb(positions, q, k)
+        if self.qk_norm:  # normalize each head, then rotate: one pass on the GPU
+            q, k = self.rotary_emb(positions, q, k, self.q_norm, self.k_norm)
+        else:
+            q, k = self.rotary_emb(positions, q, k)
         o = self.attn(q, k, v)  # (N, H, d)
         return self.o_proj(o.flatten(1))  # (N, D), all-reduced across ranks
 

@@ -133,3 +133,22 @@ def test_rms_norm(hidden, dtype):
     q = torch.randn(300, 16, 128, dtype=dtype, device="cuda")
     w = torch.randn(128, dtype=dtype, device="cuda")
     assert rel_err(kernels.rms_norm(q, w, 1e-6), reference.rms_norm(q, w, 1e-6)) < 1e-2
+
+
+@pytest.mark.parametrize("norm", [True, False])  # Qwen3, and Qwen2/Llama (RoPE alone)
+@pytest.mark.parametrize("dtype", [BF16, F32])
+def test_qk_norm_rope(norm, dtype):
+    from nanovllm_final.layers.rotary_embedding import RotaryEmbedding
+    torch.manual_seed(3)
+    N, H, Hkv, d = 300, 16, 8, 128  # Qwen3-0.6B
+    qkv = torch.randn(N, (H + 2 * Hkv) * d, dtype=dtype, device="cuda")
+    q, k = qkv[:, :H * d].view(N, H, d), qkv[:, H * d:(H + Hkv) * d].view(N, Hkv, d)
+    cos_sin = RotaryEmbedding(d, 4096, 1e6).cos_sin_cache.cuda()
+    positions = torch.randint(0, 4096, (N,), device="cuda")
+    weights = (torch.rand(d, dtype=dtype, device="cuda") + 0.5, torch.rand(d, dtype=dtype, device="cuda") + 0.5) \
+        if norm else (None, None)
+    want_q, want_k = reference.qk_norm_rope(q.clone(), k.clone(), positions, cos_sin, *weights, 1e-6)
+    kernels.qk_norm_rope(q, k, positions, cos_sin, *weights, 1e-6)
+    assert rel_err(q, want_q) < 1e-2 and rel_err(k, want_k) < 1e-2
+    if dtype == F32:
+        torch.testing.assert_close(q, want_q, rtol=1e-5, atol=1e-5)

@@ -27,7 +27,7 @@ if INTERPRETING:
     import triton.language as tl
 
     from nanovllm_final import kernels
-    from nanovllm_final.kernels import decode_attention, kvcache, prefill_attention, reference, rmsnorm
+    from nanovllm_final.kernels import decode_attention, kvcache, prefill_attention, reference, rmsnorm, rotary
     from nanovllm_final.kernels.bench_kernels import make_paged_kv
 
     @triton.jit
@@ -141,6 +141,34 @@ def test_rms_norm(dtype, hidden):
     ref_normed, ref_summed = reference.fused_add_rms_norm(x, residual, weight, 1e-6)
     assert torch.equal(summed, ref_summed)
     assert_close(normed, ref_normed, tol)
+
+
+def qk_views(N, num_heads, num_kv_heads, head_dim, dtype):
+    """q and k as strided views of one fused projection, the way the model hands them over."""
+    qkv = torch.randn(N, (num_heads + 2 * num_kv_heads) * head_dim, dtype=dtype) * 3
+    q = qkv[:, :num_heads * head_dim].view(N, num_heads, head_dim)
+    k = qkv[:, num_heads * head_dim:(num_heads + num_kv_heads) * head_dim].view(N, num_kv_heads, head_dim)
+    return qkv, q, k
+
+
+@pytest.mark.parametrize("num_heads,num_kv_heads,head_dim,dtype,norm", [
+    (4, 2, 16, F32, True), (3, 1, 32, F16, True), (6, 3, 16, F32, False), (2, 2, 8, F16, False)])
+def test_qk_norm_rope(num_heads, num_kv_heads, head_dim, dtype, norm):
+    torch.manual_seed(head_dim + num_heads)
+    qkv, q, k = qk_views(5, num_heads, num_kv_heads, head_dim, dtype)
+    v_before = qkv[:, (num_heads + num_kv_heads) * head_dim:].clone()
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    freqs = torch.arange(64).float()[:, None] * inv_freq[None, :]
+    cos_sin = torch.cat([freqs.cos(), freqs.sin()], dim=-1)[:, None, :]  # (64, 1, d) as RotaryEmbedding builds it
+    positions = torch.tensor([0, 1, 7, 63, 30])
+    weights = (torch.rand(head_dim, dtype=dtype) + 0.5, torch.rand(head_dim, dtype=dtype) + 0.5) if norm else (None, None)
+    want_q, want_k = reference.qk_norm_rope(q.clone(), k.clone(), positions, cos_sin, *weights, 1e-6)
+    out_q, out_k = rotary.qk_norm_rope(q, k, positions, cos_sin, *weights, 1e-6)
+    assert out_q.data_ptr() == q.data_ptr() and out_k.data_ptr() == k.data_ptr()  # in place
+    tol = 1e-5 if dtype == F32 else 4e-3
+    assert_close(q, want_q, tol)
+    assert_close(k, want_k, tol)
+    assert torch.equal(qkv[:, (num_heads + num_kv_heads) * head_dim:], v_before)  # v untouched
 
 
 @pytest.mark.parametrize("num_splits", [1, 3])
