@@ -1,10 +1,14 @@
-"""python -m nanovllm_final.bench [--kv-cache-dtype fp8] [--num-seqs 256]: nano-vllm's benchmark.
+"""python -m nanovllm_final.bench [--kv-cache-dtype fp8] [--num-seqs 256] [--profile]: nano-vllm's benchmark.
 
 The workload is nano-vllm's bench.py exactly: random.seed(0); 256 sequences; prompts of
 randint(100, 1024) random token ids in [0, 10000]; outputs of randint(100, 1024) tokens with
 ignore_eos (133,966 output tokens in all, checked below); temperature 0.6; one warm-up request.
 The model is Qwen3-0.6B's architecture with random bf16 weights (load_format="dummy"):
 throughput does not depend on the values. Prints output tokens/s, the hardware and versions.
+
+--profile also says where the time went: the host's time per phase of a step (schedule, prepare,
+launch, waiting for the GPU, postprocess), the GPU's busy time per step measured with CUDA
+events, and the kernels of a few full decode steps (torch.profiler), sorted by GPU time.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import platform
 import random
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -40,6 +45,7 @@ def main(argv=None) -> None:
     parser.add_argument("--kv-cache-dtype", default="auto", choices=["auto", "fp8"])
     parser.add_argument("--enforce-eager", action="store_true")
     parser.add_argument("--max-model-len", type=int, default=4096)
+    parser.add_argument("--profile", action="store_true", help="say where the time goes (GPU)")
     args = parser.parse_args(argv)
     prompts, params = workload(args.num_seqs)
     total = sum(p.max_tokens for p in params)
@@ -51,14 +57,85 @@ def main(argv=None) -> None:
                   enforce_eager=args.enforce_eager, max_model_len=args.max_model_len)
     llm.generate([[1, 2, 3]], SamplingParams(max_tokens=8), use_tqdm=False)  # warm-up
     start = time.perf_counter()
-    llm.generate(prompts, params, use_tqdm=False)
+    if args.profile:
+        report = profile(llm, prompts, params)
+    else:
+        llm.generate(prompts, params, use_tqdm=False)
     seconds = time.perf_counter() - start
     device = torch.cuda.get_device_name() if llm.config.device == "cuda" else platform.processor() or "cpu"
     print(f"device: {device} | torch {torch.__version__} | kv cache: {args.kv_cache_dtype} | "
           f"blocks: {llm.config.num_kvcache_blocks} x {llm.config.kvcache_block_size} | "
           f"cuda graphs: {not args.enforce_eager} | preemptions: {llm.scheduler.num_preemptions}")
     print(f"Total: {total} tok, Time: {seconds:.2f} s, Throughput: {total / seconds:.2f} tok/s")
+    if args.profile:
+        print(report)
     llm.close()
+
+
+def profile(llm, prompts, params, window=(300, 305)) -> str:
+    """Run the workload step by step, timing each phase on the host and the GPU's busy time."""
+    runner, scheduler = llm.model_runner, llm.scheduler
+    host, events = defaultdict(float), []
+
+    def timed(obj, name, label=None, before=None, after=None):
+        fn = getattr(obj, name)
+
+        def wrapper(*args, **kwargs):
+            before and before()
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                host[label or name] += time.perf_counter() - t
+                after and after()
+        setattr(obj, name, wrapper)
+
+    cuda = llm.config.device == "cuda"
+
+    def gpu_start():
+        if cuda:
+            events.append([torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)])
+            events[-1][0].record()
+
+    def gpu_end():
+        if cuda:
+            events[-1][1].record()
+            events[-1].append("recorded")
+
+    timed(scheduler, "schedule")
+    timed(runner, "prepare_batch", "prepare")
+    timed(runner, "run_model", "launch model", before=gpu_start)
+    timed(runner.model, "compute_logits", "launch lm head")
+    timed(runner, "prepare_sample", "prepare sampling")
+    timed(runner.sampler, "forward", "launch sampler", after=gpu_end)
+    timed(runner, "run", "model runner, total")
+    timed(scheduler, "postprocess")
+    for prompt, sp in zip(prompts, params):
+        llm.add_request(prompt, sp)
+    steps, kernels, start = 0, None, time.perf_counter()
+    while not llm.is_finished():
+        if steps == window[0] and cuda:
+            kernels = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
+            kernels.__enter__()
+        llm.step()
+        steps += 1
+        if steps == window[1] and kernels is not None:
+            torch.cuda.synchronize()
+            kernels.__exit__(None, None, None)
+    wall = time.perf_counter() - start
+    gpu = sum(e[0].elapsed_time(e[1]) for e in events if len(e) == 3) / 1e3
+    inside = sum(host[k] for k in ("prepare", "launch model", "launch lm head", "prepare sampling", "launch sampler"))
+    host["waiting for the GPU (rest of the runner)"] = host["model runner, total"] - inside
+    lines = [f"{steps} steps in {wall:.2f} s ({wall / steps * 1e3:.2f} ms per step); "
+             f"GPU busy from model launch to sampler end: {gpu:.2f} s ({gpu / steps * 1e3:.2f} ms per step)",
+             "host time per phase:"]
+    lines += [f"  {k:42s} {v:7.2f} s {v / steps * 1e3:7.3f} ms/step" for k, v in host.items()]
+    if kernels is not None:
+        n = window[1] - window[0]
+        lines.append(f"kernels of steps {window[0]}-{window[1]} (one step has {len(scheduler.running)} "
+                     f"sequences now; totals over {n} steps):")
+        lines.append(kernels.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

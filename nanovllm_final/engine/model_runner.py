@@ -70,6 +70,8 @@ class ModelRunner:
             set_tp(0, 1)
         self.sampler = Sampler()
         self.allocate_kv_cache()
+        if self.device.type == "cuda":
+            self.warmup()
         self.graphs = None if self.enforce_eager else DecodeGraphs(self.model, config, self.device)
         if self.world_size > 1:
             self.shm_name = f"nanovllm-{config.dist_port}"
@@ -185,6 +187,22 @@ class ModelRunner:
         budget = total * config.gpu_memory_utilization - (total - free) - (peak - current)
         return int(budget) // block_bytes
 
+    @torch.inference_mode()
+    def warmup(self) -> None:
+        """Compile the Triton kernels once, before any request: a step that met an uncompiled
+        kernel would stall for a second. A prefill chunk that reads the cache, then a decode step;
+        slot -1 stores nothing, so the cache is untouched."""
+        ids, positions, slots, one = self.to_device([[0, 0, 0], [0, 1, 0], [-1, -1, -1], [0]], torch.long)
+        cu_seqlens_q, context_lens, block_tables, ctx1, table1 = self.to_device(
+            [[0, 2, 3], [2, 1], [0, 0], [1], [0]], torch.int32)
+        set_context(True, cu_seqlens_q=cu_seqlens_q, max_seqlen_q=2, slot_mapping=slots, context_lens=context_lens,
+                    block_tables=block_tables.view(2, 1))
+        self.model(ids, positions)
+        set_context(False, slot_mapping=one - 1, context_lens=ctx1, block_tables=table1.view(1, 1))
+        self.model(one, one)
+        reset_context()
+        torch.cuda.synchronize()
+
     # ---- one step -----------------------------------------------------------------------------
     def prepare_batch(self, seqs: list[Sequence]):
         bs = self.block_size
@@ -192,44 +210,65 @@ class ModelRunner:
         for seq in seqs:
             start, n = seq.num_cached_tokens, seq.num_scheduled_tokens
             end = start + n
-            input_ids.extend(seq.scheduled_token_ids())
-            positions.extend(range(start, end))
-            for b in range(start // bs, (end - 1) // bs + 1):  # slots block by block, not token by token
-                offset = seq.block_table[b] * bs - b * bs
-                slot_mapping.extend(range(offset + max(start, b * bs), offset + min(end, (b + 1) * bs)))
+            if n == 1:  # a decode step, the common case: one token, one slot
+                input_ids.append(seq.scheduled_token_ids()[0])
+                positions.append(start)
+                slot_mapping.append(seq.block_table[start // bs] * bs + start % bs)
+            else:
+                input_ids.extend(seq.scheduled_token_ids())
+                positions.extend(range(start, end))
+                for b in range(start // bs, (end - 1) // bs + 1):  # slots block by block, not token by token
+                    offset = seq.block_table[b] * bs - b * bs
+                    slot_mapping.extend(range(offset + max(start, b * bs), offset + min(end, (b + 1) * bs)))
             cu_seqlens_q.append(cu_seqlens_q[-1] + n)
             context_lens.append(end)
             if end == seq.num_tokens:  # this sequence's newest token was computed: sample after it
                 logits_indices.append(cu_seqlens_q[-1] - 1)
         width = max(len(seq.block_table) for seq in seqs)
-        block_tables = [seq.block_table + [-1] * (width - len(seq.block_table)) for seq in seqs]
-        is_prefill = cu_seqlens_q[-1] > len(seqs)  # some sequence computes more than one token
-        to = dict(device=self.device, non_blocking=True)
-        pin = self.device.type == "cuda"
-        tensor = lambda x, dtype: torch.tensor(x, dtype=dtype, pin_memory=pin).to(**to)  # noqa: E731
+        block_tables = [x for seq in seqs for x in seq.block_table + [-1] * (width - len(seq.block_table))]
+        # Two host-to-device copies per step, not six: the int64 columns in one tensor, the int32 in another.
+        input_ids, positions, slot_mapping = self.to_device([input_ids, positions, slot_mapping], torch.long)
+        cu_seqlens_q, context_lens, block_tables = self.to_device([cu_seqlens_q, context_lens, block_tables], torch.int32)
         set_context(
-            is_prefill,
-            cu_seqlens_q=tensor(cu_seqlens_q, torch.int32),
+            len(input_ids) > len(seqs),  # a prefill: some sequence computes more than one token
+            cu_seqlens_q=cu_seqlens_q,
             max_seqlen_q=max(seq.num_scheduled_tokens for seq in seqs),
-            slot_mapping=tensor(slot_mapping, torch.long),
-            context_lens=tensor(context_lens, torch.int32),
-            block_tables=tensor(block_tables, torch.int32),
+            slot_mapping=slot_mapping,
+            context_lens=context_lens,
+            block_tables=block_tables.view(len(seqs), width),
             no_cache_reads=all(seq.num_cached_tokens == 0 for seq in seqs),
         )
-        return tensor(input_ids, torch.long), tensor(positions, torch.long), logits_indices
+        return input_ids, positions, logits_indices
+
+    def to_device(self, columns: list[list], dtype: torch.dtype) -> list[torch.Tensor]:
+        """Lists of numbers as tensors on this runner's device, in one copy (on a GPU through pinned
+        memory, so the copy does not wait for the GPU). Each tensor starts 16-byte aligned: Triton
+        compiles a separate kernel for a pointer that is not."""
+        per_16_bytes = 16 // dtype.itemsize
+        flat, spans = [], []
+        for column in columns:
+            spans.append((len(flat), len(column)))
+            flat.extend(column)
+            flat.extend([0] * (-len(flat) % per_16_bytes))
+        if self.device.type == "cpu":
+            t = torch.tensor(flat, dtype=dtype)
+        else:
+            t = torch.tensor(flat, dtype=dtype, pin_memory=True).to(self.device, non_blocking=True)
+        return [t[start:start + n] for start, n in spans]
 
     def prepare_sample(self, seqs: list[Sequence]):
         params = [seq.sampling_params for seq in seqs]
         for seq in seqs:
             if seq.sampling_params.seed is not None and seq.generator is None:
                 seq.generator = torch.Generator(self.device).manual_seed(seq.sampling_params.seed)
-        col = lambda name, dtype: torch.tensor([getattr(p, name) for p in params], dtype=dtype).to(self.device)  # noqa: E731
+        # One copy for the four columns; top_k travels as a float (exact far beyond any vocabulary).
+        temperature, top_k, top_p, min_p = self.to_device(
+            [[getattr(p, name) for p in params] for name in ("temperature", "top_k", "top_p", "min_p")], torch.float32)
         vocab = self.config.hf_config.vocab_size
         flags = dict(all_greedy=all(p.temperature == 0 for p in params),
                      need_sort=any(0 < p.top_k < vocab or p.top_p < 1 for p in params),
                      need_min_p=any(p.min_p > 0 for p in params))
-        return (col("temperature", torch.float32), col("top_k", torch.long), col("top_p", torch.float32),
-                col("min_p", torch.float32), [seq.generator for seq in seqs], flags)
+        return temperature, top_k.long(), top_p, min_p, [seq.generator for seq in seqs], flags
 
     @torch.inference_mode()
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:
