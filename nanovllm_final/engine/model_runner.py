@@ -122,6 +122,10 @@ class ModelRunner:
         return getattr(self, method)(*args)
 
     def exit(self) -> None:
+        # The CUDA graphs go first: with NCCL they hold collectives of the process group.
+        self.graphs = None
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
         if self.world_size > 1:
             self.shm.close()
             dist.barrier()  # every rank has closed its view before the name goes away
@@ -129,9 +133,6 @@ class ModelRunner:
                 self.shm.unlink()
             dist.destroy_process_group()
             torch.set_num_threads(self.num_threads)
-        self.graphs = None
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
 
     # ---- KV cache -----------------------------------------------------------------------------
     def allocate_kv_cache(self) -> None:
