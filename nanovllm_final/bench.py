@@ -112,9 +112,10 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
     timed(scheduler, "postprocess")
     for prompt, sp in zip(prompts, params):
         llm.add_request(prompt, sp)
-    steps, kernels, start = 0, None, time.perf_counter()
+    steps, kernels, batch, start = 0, None, 0, time.perf_counter()
     while not llm.is_finished():
         if steps == window[0] and cuda:
+            batch = len(scheduler.running)
             kernels = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
             kernels.__enter__()
         llm.step()
@@ -132,8 +133,7 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
     lines += [f"  {k:42s} {v:7.2f} s {v / steps * 1e3:7.3f} ms/step" for k, v in host.items()]
     if kernels is not None:
         n = window[1] - window[0]
-        lines.append(f"kernels of steps {window[0]}-{window[1]} (one step has {len(scheduler.running)} "
-                     f"sequences now; totals over {n} steps):")
+        lines.append(f"kernels of steps {window[0]}-{window[1]} ({batch} sequences running; totals over {n} steps):")
         lines.append(kernels.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70))
     return "\n".join(lines)
 

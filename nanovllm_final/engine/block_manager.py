@@ -70,14 +70,27 @@ class BlockManager:
         block.reset()
         return block
 
+    def block_hashes(self, seq: Sequence) -> list[int]:
+        """The chained hashes of the sequence's full blocks that may be shared: all but the block
+        holding its last token. Kept on the sequence and only extended: a full block never changes."""
+        hashes = seq.block_hashes
+        for i in range(len(hashes), (seq.num_tokens - 1) // self.block_size):
+            hashes.append(compute_hash(seq.block(i), hashes[-1] if hashes else -1))
+        return hashes[:(seq.num_tokens - 1) // self.block_size]
+
+    def num_cached_blocks(self, hashes: list[int]) -> int:
+        """How many of these leading block hashes the prefix cache holds (by hash alone)."""
+        n = 0
+        while n < len(hashes) and hashes[n] in self.hash_to_block_id:
+            n += 1
+        return n
+
     def _match_prefix(self, seq: Sequence) -> list[int]:
         """Block ids already holding this sequence's leading full blocks (never the last token's)."""
-        hits, h = [], -1
-        for i in range((seq.num_tokens - 1) // self.block_size):
-            token_ids = seq.block(i)
-            h = compute_hash(token_ids, h)
+        hits = []
+        for i, h in enumerate(self.block_hashes(seq)):
             block_id = self.hash_to_block_id.get(h, -1)
-            if block_id == -1 or self.blocks[block_id].token_ids != token_ids:
+            if block_id == -1 or self.blocks[block_id].token_ids != seq.block(i):
                 break
             hits.append(block_id)
         return hits

@@ -9,6 +9,10 @@ Continuous batching with chunked prefill, under a budget of `max_num_batched_tok
    arrival order (FIFO: the first waiting sequence that does not fit stops admission, so a long
    prompt is never overtaken forever). A prompt larger than what is left of the budget computes
    as much as fits and continues next step.
+3. In-batch prefix sharing: a waiting prompt whose next uncached blocks (at least
+   SHARED_PREFIX_MIN_TOKENS of them) are being computed in this very step by another prompt waits
+   one step at the front of the queue, then finds them in the prefix cache instead of computing
+   them a second time. Requests sent together with a common system prompt or document share it.
 
 After the forward pass, `postprocess` advances each sequence, appends the sampled token where
 a sequence reached its end, registers new full blocks in the prefix cache and retires finished
@@ -20,6 +24,8 @@ from collections import deque
 from nanovllm_final.config import Config
 from nanovllm_final.engine.block_manager import BlockManager
 from nanovllm_final.engine.sequence import Sequence, SequenceStatus
+
+SHARED_PREFIX_MIN_TOKENS = 64  # sharing fewer tokens than this is not worth a step of waiting
 
 
 class Scheduler:
@@ -70,11 +76,17 @@ class Scheduler:
             budget -= 1
             scheduled.append(seq)
         # 2. Prefill chunks of running sequences, then of newly admitted ones.
+        computing: set[int] = set()  # hashes of the prompt blocks this step's prefills compute
         for seq in self.running:
             if seq.is_prefill and budget > 0:
                 budget -= self._schedule_chunk(seq, budget, scheduled)
+                computing.update(self.block_manager.block_hashes(seq))
+        deferred = []
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
+            if self._shares_prefix_in_flight(seq, computing):
+                deferred.append(self.waiting.popleft())  # 3. next step it hits the cache instead
+                continue
             if not self.block_manager.can_allocate(seq):
                 break
             self.waiting.popleft()
@@ -82,7 +94,19 @@ class Scheduler:
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
             budget -= self._schedule_chunk(seq, budget, scheduled)
+            computing.update(self.block_manager.block_hashes(seq))
+        self.waiting.extendleft(reversed(deferred))  # back at the front, in their order
         return scheduled
+
+    def _shares_prefix_in_flight(self, seq: Sequence, computing: set[int]) -> bool:
+        """Are the blocks right after seq's cached prefix being computed in this step?"""
+        if not computing:
+            return False
+        hashes = self.block_manager.block_hashes(seq)
+        start = end = self.block_manager.num_cached_blocks(hashes)
+        while end < len(hashes) and hashes[end] in computing:
+            end += 1
+        return (end - start) * self.block_manager.block_size >= SHARED_PREFIX_MIN_TOKENS
 
     @staticmethod
     def _schedule_chunk(seq: Sequence, budget: int, scheduled: list[Sequence]) -> int:

@@ -33,6 +33,7 @@ class Sequence:
         self.num_cached_tokens = 0
         self.num_scheduled_tokens = 0
         self.num_hashed_blocks = 0  # leading blocks already registered in the prefix cache
+        self.block_hashes: list[int] = []  # chained hashes of its full blocks (BlockManager.block_hashes)
         self.block_table: list[int] = []
         self.sampling_params = sampling_params
         self.max_tokens = sampling_params.max_tokens

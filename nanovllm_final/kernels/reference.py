@@ -15,6 +15,7 @@ Check: `python -m pytest tests/final/test_kernels.py -q`
 """
 
 import torch
+import torch.nn.functional as F
 
 FP8_DTYPE = torch.float8_e4m3fn
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
@@ -54,68 +55,64 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
     _bytes(v_flat)[slots] = _bytes(value.to(v_cache.dtype))
 
 
-def gather_kv(cache, scale, block_table, num_tokens):
-    """The first num_tokens keys (or values) of one sequence: (num_tokens, Hkv, d) float32."""
-    block_size = cache.shape[1]
-    pos = torch.arange(num_tokens, device=cache.device)
-    slots = block_table[pos // block_size].long() * block_size + pos % block_size  # (L,)
-    out = _bytes(cache.flatten(0, 1))[slots].view(cache.dtype).float()
+def gather_blocks(cache, scale, block_tables):
+    """Each sequence's blocks side by side: (B, max_blocks * block_size, Hkv, d) float32.
+    Whole blocks are copied (not token by token); -1 padding reads block 0, masked later."""
+    blocks = block_tables.long().clamp_min(0)  # (B, max_blocks)
+    out = _bytes(cache)[blocks].view(cache.dtype).float()  # (B, max_blocks, block_size, Hkv, d)
     if scale is not None:
-        out = out * scale.flatten(0, 1)[slots][..., None]
-    return out
+        out = out * scale[blocks][..., None]
+    return out.flatten(1, 2)
 
 
-def _gather_padded(cache, scale, block_tables, max_len):
-    """All sequences' first max_len tokens: (B, max_len, Hkv, d) float32; padding reads slot 0."""
-    block_size = cache.shape[1]
-    pos = torch.arange(max_len, device=cache.device)
-    blocks = block_tables[:, pos // block_size].long().clamp_min(0)  # (B, L); -1 pads -> block 0
-    slots = blocks * block_size + pos % block_size
-    out = _bytes(cache.flatten(0, 1))[slots].view(cache.dtype).float()  # (B, L, Hkv, d)
-    if scale is not None:
-        out = out * scale.flatten(0, 1)[slots][..., None]
-    return out
+def attend(q, k, v, visible, scale):
+    """Softmax attention of q (B, H, Lq, d) over k, v (B, Hkv, L, d) where visible (B, 1, Lq, L);
+    query heads share KV heads in groups. A row that sees nothing gives zeros."""
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=scale, enable_gqa=True)
+    return out.nan_to_num(0.0)
+
+
+DECODE_GROUP = 8  # sequences of similar length attended together
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
                            k_scale=None, v_scale=None):
-    """One new query per sequence against its whole cached context. q (B, H, d) -> (B, H, d)."""
-    B, H, d = q.shape
-    num_kv_heads = k_cache.shape[2]
-    group = H // num_kv_heads  # query heads sharing one KV head
-    max_len = int(context_lens.max())
-    k = _gather_padded(k_cache, k_scale, block_tables, max_len)  # (B, L, Hkv, d)
-    v = _gather_padded(v_cache, v_scale, block_tables, max_len)
-    qg = q.float().view(B, num_kv_heads, group, d)
-    scores = torch.einsum("bkgd,blkd->bkgl", qg, k) * scale  # (B, Hkv, G, L)
-    past_end = torch.arange(max_len, device=q.device)[None, :] >= context_lens[:, None]  # (B, L)
-    scores.masked_fill_(past_end[:, None, None, :], float("-inf"))
-    probs = scores.softmax(dim=-1).nan_to_num(0.0)  # context_len 0 (CUDA-graph padding) -> zeros
-    out = torch.einsum("bkgl,blkd->bkgd", probs, v)  # (B, Hkv, G, d)
-    return out.reshape(B, H, d).to(q.dtype)
+    """One new query per sequence against its whole cached context. q (B, H, d) -> (B, H, d).
+
+    Sequences go in groups of similar context length, each group's blocks gathered only up to its
+    longest context: reading the cache is most of the work, and one batch padded to the longest
+    context of all would read up to twice as much."""
+    out = torch.empty_like(q)
+    lens = context_lens.tolist()
+    by_length = sorted(range(len(lens)), key=lens.__getitem__)
+    for i in range(0, len(lens), DECODE_GROUP):
+        rows = torch.tensor(by_length[i:i + DECODE_GROUP], device=q.device)
+        width = max(1, -(-max(lens[r] for r in rows.tolist()) // k_cache.shape[1]))  # blocks to read
+        k = gather_blocks(k_cache, k_scale, block_tables[rows, :width]).transpose(1, 2)  # (b, Hkv, L, d)
+        v = gather_blocks(v_cache, v_scale, block_tables[rows, :width]).transpose(1, 2)
+        visible = torch.arange(k.shape[2], device=q.device)[None, :] < context_lens[rows, None]  # (b, L)
+        o = attend(q[rows].float().unsqueeze(2), k, v, visible[:, None, None, :], scale)  # (b, H, 1, d)
+        out[rows] = o.squeeze(2).to(q.dtype)
+    return out
 
 
 def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale,
                             k_scale=None, v_scale=None):
     """The last q_len_i tokens of each sequence, causal against its whole cache. q (Nq, H, d)."""
-    Nq, H, d = q.shape
-    num_kv_heads = k_cache.shape[2]
-    group = H // num_kv_heads
     out = torch.empty_like(q)
     cu = cu_seqlens_q.tolist()
+    block_size = k_cache.shape[1]
     for i, ctx_len in enumerate(context_lens.tolist()):
         q_len = cu[i + 1] - cu[i]
         if q_len == 0:
             continue
-        k = gather_kv(k_cache, k_scale, block_tables[i], ctx_len)  # (L, Hkv, d)
-        v = gather_kv(v_cache, v_scale, block_tables[i], ctx_len)
-        qi = q[cu[i]:cu[i + 1]].float().view(q_len, num_kv_heads, group, d)
-        scores = torch.einsum("qkgd,lkd->kgql", qi, k) * scale  # (Hkv, G, q_len, L)
+        table = block_tables[i:i + 1, :-(-ctx_len // block_size)]  # this sequence's blocks only
+        k = gather_blocks(k_cache, k_scale, table).transpose(1, 2)  # (1, Hkv, L, d)
+        v = gather_blocks(v_cache, v_scale, table).transpose(1, 2)
         q_pos = ctx_len - q_len + torch.arange(q_len, device=q.device)  # absolute positions
-        future = torch.arange(ctx_len, device=q.device)[None, :] > q_pos[:, None]  # (q_len, L)
-        scores.masked_fill_(future, float("-inf"))
-        o = torch.einsum("kgql,lkd->qkgd", scores.softmax(dim=-1), v)  # (q_len, Hkv, G, d)
-        out[cu[i]:cu[i + 1]] = o.reshape(q_len, H, d).to(q.dtype)
+        visible = torch.arange(k.shape[2], device=q.device)[None, :] <= q_pos[:, None]  # (q_len, L): causal
+        qi = q[cu[i]:cu[i + 1]].float().transpose(0, 1).unsqueeze(0)  # (1, H, q_len, d)
+        out[cu[i]:cu[i + 1]] = attend(qi, k, v, visible[None, None], scale)[0].transpose(0, 1).to(q.dtype)
     return out
 
 

@@ -7,9 +7,11 @@ hits, earlier decode steps) and the tokens of this step alike:
     decode step (one query per sequence)   paged_attention_decode
     prefill / chunks / mixed batches       paged_attention_prefill (causal from each query's position)
 
-On a GPU, a prefill that reads nothing from the cache (no hits, no earlier chunks) attends over
-the fresh q/k/v directly with torch's varlen (flash) attention, which is faster than reading the
-cache back. Before the cache exists (the GPU memory-profiling warm-up) that path is the only one.
+A prefill that reads nothing from the cache (no hits, no earlier chunks) attends over the fresh
+q/k/v directly, which is faster than reading the cache back: torch's varlen (flash) attention on
+a GPU, SDPA per sequence on a CPU. Before the cache exists (the GPU memory-profiling warm-up)
+that path is the only one. An FP8 cache always reads back, so prefill sees the same rounded
+keys and values as decode.
 """
 
 import torch
@@ -67,7 +69,7 @@ class Attention(nn.Module):
         if not ctx.is_prefill:
             return paged_attention_decode(q, self.k_cache, self.v_cache, ctx.block_tables, ctx.context_lens,
                                           self.scale, self.k_scale, self.v_scale)
-        if not has_cache or (ctx.no_cache_reads and q.is_cuda and self.k_scale is None):
+        if not has_cache or (ctx.no_cache_reads and self.k_scale is None):
             return attention_without_cache(q, k, v, ctx.cu_seqlens_q, ctx.max_seqlen_q, self.scale)
         return paged_attention_prefill(q, self.k_cache, self.v_cache, ctx.cu_seqlens_q, ctx.context_lens,
                                        ctx.block_tables, self.scale, self.k_scale, self.v_scale)

@@ -49,6 +49,18 @@ def test_prefix_cache_hits(tiny_model_dir, make_llm, random_prompts, assert_matc
     assert_pool_clean(llm)
 
 
+def test_prompts_sent_together_compute_their_shared_prefix_once(tiny_model_dir, make_llm, random_prompts,
+                                                                assert_matches_hf, assert_pool_clean):
+    shared = list(range(100))  # 6 full blocks of 16 before any prompt's last token
+    prompts = [shared + tail for tail in random_prompts(4, max_len=10, seed=5)]
+    llm = make_llm(tiny_model_dir, num_kvcache_blocks=128)
+    outputs = llm.generate(prompts, GREEDY, use_tqdm=False)
+    # The first prompt computes the 96 shared tokens; the other three wait a step and hit them.
+    assert llm.scheduler.block_manager.num_hit_tokens == 3 * 96
+    assert_matches_hf(tiny_model_dir, prompts, outputs, 12)
+    assert_pool_clean(llm)
+
+
 def test_prompt_of_exactly_full_blocks_recomputes_its_last_token(tiny_qwen3_dir, make_llm, assert_matches_hf):
     prompt = list(range(10, 42))  # exactly 2 blocks of 16: the second must not be a hit
     llm = make_llm(tiny_qwen3_dir)
