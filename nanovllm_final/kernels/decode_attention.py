@@ -37,6 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .attention_tile import attend_tile
 from .reference import FP8_MAX, is_fp8
 
 # Tile configuration, from a sweep on an H100 (tune_kernels.py)
@@ -86,31 +87,10 @@ def _decode_split_kernel(
     for n0 in range(start, end, BLOCK_N):
         offs_n = n0 + tl.arange(0, BLOCK_N)
         mask_n = offs_n < end
-        block = tl.load(table + offs_n // BLOCK_SIZE, mask=mask_n, other=0).to(tl.int64)  # (BLOCK_N,)
-        row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
-        mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
-        k = tl.load(k_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        if FP8:
-            scale_idx = (block * BLOCK_SIZE + offs_n % BLOCK_SIZE) * num_kv_heads + kv_head
-            k_scale = tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)
-            s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=DOT_PRECISION) * k_scale[None, :]
-        else:
-            s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION) * qk_scale
-        s = tl.where(mask_n[None, :], s, float("-inf"))  # (GROUP_PAD, BLOCK_N)
-
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        if FP8:  # each token's value scale goes into p; x448 keeps p * scale in fp16's normal range
-            v_amax = tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0) * FP8_MAX
-            pv = tl.dot((p * v_amax[None, :]).to(DOT_DTYPE), v.to(DOT_DTYPE), input_precision=DOT_PRECISION)
-            pv = pv * (1.0 / FP8_MAX)
-        else:
-            pv = tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
-        acc = acc * alpha[:, None] + pv
-        m_i = m_new
+        m_i, l_i, acc = attend_tile(q, m_i, l_i, acc, mask_n[None, :],
+                                    k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, table, offs_n, mask_n,
+                                    offs_d, head_dim, kv_head, num_kv_heads, qk_scale, stride_cb, stride_ct,
+                                    stride_ch, BLOCK_SIZE, FP8, FP8_MAX, DOT_DTYPE, DOT_PRECISION)
 
     if ONE_SPLIT:
         tl.store(out_ptrs, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=mask_gd)

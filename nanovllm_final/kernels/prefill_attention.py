@@ -15,7 +15,8 @@ rows of one matrix, so a key tile is loaded once for the whole group (grouped-qu
 decode). Tile t belongs to the last sequence i with cu_seqlens_q[i] // BLOCK_Q + i <= t; the grid
 is an upper bound on the number of tiles, computed without reading cu_seqlens_q on the host, and
 programs past a sequence's last tile return at once. Inside, the usual flash-attention loop:
-online softmax over key tiles of BLOCK_N, up to the tile's last query position.
+online softmax over key tiles of BLOCK_N (attention_tile.py, shared with decode), up to the
+tile's last query position.
 
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
        `python -m pytest tests/final/test_kernels_gpu.py -q -k prefill` (GPU, real shapes)
@@ -27,6 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .attention_tile import attend_tile
 from .reference import FP8_MAX, is_fp8
 
 # Tile configuration, from a sweep on an H100 (tune_kernels.py)
@@ -88,32 +90,11 @@ def _prefill_kernel(
     for n0 in range(0, kv_end, BLOCK_N):
         offs_n = n0 + tl.arange(0, BLOCK_N)
         mask_n = offs_n < kv_end
-        block = tl.load(table + offs_n // BLOCK_SIZE, mask=mask_n, other=0).to(tl.int64)
-        row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
-        mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
-        k = tl.load(k_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        if FP8:
-            scale_idx = (block * BLOCK_SIZE + offs_n % BLOCK_SIZE) * num_kv_heads + kv_head
-            k_scale = tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)
-            s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=DOT_PRECISION) * k_scale[None, :]
-        else:
-            s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION) * qk_scale
-        visible = mask_n[None, :] & (offs_n[None, :] <= q_pos[:, None])
-        s = tl.where(visible, s, float("-inf"))  # (BLOCK_M, BLOCK_N)
-
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
-        if FP8:  # each token's value scale goes into p; x448 keeps p * scale in fp16's normal range
-            v_amax = tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0) * FP8_MAX
-            pv = tl.dot((p * v_amax[None, :]).to(DOT_DTYPE), v.to(DOT_DTYPE), input_precision=DOT_PRECISION)
-            pv = pv * (1.0 / FP8_MAX)
-        else:
-            pv = tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
-        acc = acc * alpha[:, None] + pv
-        m_i = m_new
+        visible = mask_n[None, :] & (offs_n[None, :] <= q_pos[:, None])  # causal
+        m_i, l_i, acc = attend_tile(q, m_i, l_i, acc, visible,
+                                    k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, table, offs_n, mask_n,
+                                    offs_d, head_dim, kv_head, num_kv_heads, qk_scale, stride_cb, stride_ct,
+                                    stride_ch, BLOCK_SIZE, FP8, FP8_MAX, DOT_DTYPE, DOT_PRECISION)
 
     o_off = (q_start + tok).to(tl.int64)[:, None] * stride_on + heads[:, None] * stride_oh + offs_d[None, :]
     tl.store(out_ptr + o_off, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=mask_md)

@@ -1,0 +1,48 @@
+"""The inner step of both attention kernels: one tile of keys and values from the paged cache.
+
+Flash attention's online softmax. A program holds a running max m_i of the scores (base 2), the
+running sum l_i of exp2(score - m_i) and the running sum acc of p * v; each tile of BLOCK_N keys
+raises the max if it must, rescales what was accumulated by alpha = exp2(m_old - m_new), and
+adds its own part. After the last tile, acc / l_i is the softmax-weighted sum of the values.
+
+FP8 caches are read as their 1-byte codes: e4m3 codes are exact in fp16, so the tensor cores
+multiply them in fp16; the per-token key scale multiplies the scores and the value scale the
+probabilities (times 448 to keep them in fp16's normal range, divided out afterwards).
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def attend_tile(q, m_i, l_i, acc, visible,
+                k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, table, offs_n, mask_n, offs_d,
+                head_dim, kv_head, num_kv_heads, qk_scale, stride_cb, stride_ct, stride_ch,
+                BLOCK_SIZE: tl.constexpr, FP8: tl.constexpr, FP8_MAX: tl.constexpr,
+                DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr):
+    """q (M, BLOCK_D) against keys offs_n (BLOCK_N,) of one sequence (its block table at `table`);
+    visible (M or 1, BLOCK_N) says which query row sees which key. -> updated (m_i, l_i, acc)."""
+    block = tl.load(table + offs_n // BLOCK_SIZE, mask=mask_n, other=0).to(tl.int64)  # (BLOCK_N,)
+    row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
+    mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
+    k = tl.load(k_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
+    if FP8:  # q arrives already scaled and in DOT_DTYPE
+        scale_idx = (block * BLOCK_SIZE + offs_n % BLOCK_SIZE) * num_kv_heads + kv_head
+        k_scale = tl.load(k_scale_ptr + scale_idx, mask=mask_n, other=0.0)
+        s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=DOT_PRECISION) * k_scale[None, :]
+    else:
+        s = tl.dot(q, tl.trans(k.to(q.dtype)), input_precision=DOT_PRECISION) * qk_scale
+    s = tl.where(visible, s, float("-inf"))  # (M, BLOCK_N)
+
+    m_new = tl.maximum(m_i, tl.max(s, axis=1))
+    alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
+    p = tl.exp2(s - m_new[:, None])
+    l_i = l_i * alpha + tl.sum(p, axis=1)
+    v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
+    if FP8:
+        v_amax = tl.load(v_scale_ptr + scale_idx, mask=mask_n, other=0.0) * FP8_MAX
+        pv = tl.dot((p * v_amax[None, :]).to(DOT_DTYPE), v.to(DOT_DTYPE), input_precision=DOT_PRECISION)
+        pv = pv * (1.0 / FP8_MAX)
+    else:
+        pv = tl.dot(p.to(q.dtype), v.to(q.dtype), input_precision=DOT_PRECISION)
+    return m_new, l_i, acc * alpha[:, None] + pv
