@@ -20,7 +20,7 @@ GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 
 @pytest.mark.parametrize("block_size", [1, 4, 16])
 def test_tokens_match_chapters_1_and_2_and_transformers(tiny_model_dir, block_size):
-    paged = ch03.LLM(tiny_model_dir, max_num_seqs=4, max_model_len=64, block_size=block_size).generate(PROMPTS, GREEDY)
+    paged = ch03.LLM(tiny_model_dir, max_num_seqs=4, max_model_len=64, kvcache_block_size=block_size).generate(PROMPTS, GREEDY)
     cached = ch02.LLM(tiny_model_dir, max_num_seqs=4, max_model_len=64).generate(PROMPTS, GREEDY)
     expected = [list(t) for t in transformers_greedy(tiny_model_dir, GREEDY.max_tokens)]
     assert [o["token_ids"] for o in paged] == [o["token_ids"] for o in cached] == expected
@@ -88,7 +88,7 @@ def test_block_manager_invariants(num_blocks, block_size, ops):
 def test_slot_mapping_and_block_tables_of_a_step(tiny_qwen3_dir):
     """Blocks of 4. A holds pool blocks [3, 0] with 6 of 7 tokens cached (a decode step); B is a
     fresh prompt of 5 tokens in blocks [5, 1]."""
-    engine = ch03.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32, block_size=4, num_blocks=8)
+    engine = ch03.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32, kvcache_block_size=4, num_kvcache_blocks=8)
     a, b = Sequence([11, 12, 13, 14, 15, 16, 17]), Sequence([21, 22, 23, 24, 25])
     a.block_table, a.num_cached_tokens = [3, 0], 6
     b.block_table = [5, 1]
@@ -108,7 +108,7 @@ def test_slot_mapping_and_block_tables_of_a_step(tiny_qwen3_dir):
 def test_the_pool_holds_what_a_contiguous_cache_would(tiny_qwen3_dir):
     """After a prefill, gathering a sequence's K/V through its block table gives back exactly the
     K/V chapter 2 stores in its contiguous row."""
-    paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32, block_size=4, num_blocks=16)
+    paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32, kvcache_block_size=4, num_kvcache_blocks=16)
     rows = ch02.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32)
     p_seqs = [ch03.Sequence(PROMPTS[0]), ch03.Sequence(PROMPTS[2])]
     r_seqs = [ch02.Sequence(PROMPTS[0]), ch02.Sequence(PROMPTS[2])]
@@ -132,7 +132,7 @@ MAX_TOKENS = [2, 9, 4, 6]  # four prompts of 8, 1, 21 and 5 tokens: final length
 
 def test_paging_reserves_less_than_a_block_per_sequence_beyond_what_it_uses(tiny_qwen3_dir):
     params = [ch01.SamplingParams(temperature=0, max_tokens=m, ignore_eos=True) for m in MAX_TOKENS]
-    paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=4, max_model_len=64, block_size=4)
+    paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=4, max_model_len=64, kvcache_block_size=4)
     rows = ch02.LLM(tiny_qwen3_dir, max_num_seqs=4, max_model_len=64)
     assert paged.generate(PROMPTS, params) == rows.generate(PROMPTS, params)
     assert len(paged.cache_usage) == len(rows.cache_usage) == 9
@@ -146,7 +146,7 @@ def test_paging_reserves_less_than_a_block_per_sequence_beyond_what_it_uses(tiny
     assert paged.cache_usage[0].reserved_slots == 11 * 4 and paged.cache_usage[0].used_slots == 35
     peak = max(u.reserved_slots for u in paged.cache_usage)
     assert peak <= sum(math.ceil((len(p) + m - 1) / 4) * 4 for p, m in zip(PROMPTS, MAX_TOKENS))
-    assert paged.block_manager.num_free_blocks == paged.num_blocks
+    assert paged.block_manager.num_free_blocks == paged.num_kvcache_blocks
 
 
 def test_a_finished_sequence_frees_its_blocks_at_once_and_others_reuse_them(tiny_qwen3_dir):
@@ -154,7 +154,7 @@ def test_a_finished_sequence_frees_its_blocks_at_once_and_others_reuse_them(tiny
     blocks the short ones give back when they finish."""
     prompts = [PROMPTS[0], PROMPTS[3], [9, 8, 7]]  # 8, 5 and 3 tokens
     params = [ch01.SamplingParams(temperature=0, max_tokens=m, ignore_eos=True) for m in (1, 2, 24)]
-    engine = ch03.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=64, block_size=4, num_blocks=9)
+    engine = ch03.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=64, kvcache_block_size=4, num_kvcache_blocks=9)
     outs = engine.generate(prompts, params)
     reference = ch02.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=64).generate(prompts, params)
     assert outs == reference
@@ -165,20 +165,20 @@ def test_a_finished_sequence_frees_its_blocks_at_once_and_others_reuse_them(tiny
 
 
 def test_a_pool_too_small_for_the_batch_says_what_to_raise(tiny_qwen3_dir):
-    engine = ch03.LLM(tiny_qwen3_dir, max_num_seqs=4, max_model_len=64, block_size=4, num_blocks=12)
-    with pytest.raises(ValueError, match=r"KV pool is full.*raise num_blocks \(now 12\) or lower max_num_seqs"):
+    engine = ch03.LLM(tiny_qwen3_dir, max_num_seqs=4, max_model_len=64, kvcache_block_size=4, num_kvcache_blocks=12)
+    with pytest.raises(ValueError, match=r"KV pool is full.*raise num_kvcache_blocks \(now 12\) or lower max_num_seqs"):
         engine.generate(PROMPTS, GREEDY)  # needs 20 blocks at its longest
     assert engine.block_manager.num_free_blocks == 12, "a failed batch gives its blocks back"
     assert engine.generate(PROMPTS[:2], GREEDY)  # and the engine still works
     with pytest.raises(ValueError, match="needs 7 KV blocks of 4 tokens, but the pool has 6"):
-        ch03.LLM(tiny_qwen3_dir, block_size=4, num_blocks=6).generate([PROMPTS[2]], GREEDY)  # 21 + 8 - 1 tokens
-    with pytest.raises(ValueError, match="block_size"):
-        ch03.LLM(tiny_qwen3_dir, block_size=0)
+        ch03.LLM(tiny_qwen3_dir, kvcache_block_size=4, num_kvcache_blocks=6).generate([PROMPTS[2]], GREEDY)  # 21 + 8 - 1 tokens
+    with pytest.raises(ValueError, match="kvcache_block_size"):
+        ch03.LLM(tiny_qwen3_dir, kvcache_block_size=0)
 
 
 def test_default_pool_has_the_memory_of_chapter_2s_cache(tiny_qwen3_dir):
-    paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=50, block_size=16)
+    paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=50, kvcache_block_size=16)
     rows = ch02.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=50)
-    assert paged.num_blocks == 3 * 4  # ceil(50 / 16) blocks per sequence
+    assert paged.num_kvcache_blocks == 3 * 4  # ceil(50 / 16) blocks per sequence
     assert paged.runner.kv_cache.nbytes == 3 * 64 * rows.runner.bytes_per_slot
     assert paged.runner.bytes_per_slot == rows.runner.bytes_per_slot

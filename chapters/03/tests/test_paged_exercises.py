@@ -18,9 +18,10 @@ from course.testing import PROMPTS
 GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 
 
-def assert_engine_matches_transformers(path, block_size=4, num_blocks=None, runs=1):
+def assert_engine_matches_transformers(path, kvcache_block_size=4, num_kvcache_blocks=None, runs=1):
     """Four prompts of 8, 1, 21 and 5 tokens: blocks of 4 tokens are crossed at every length."""
-    engine = ch03.LLM(path, max_num_seqs=4, max_model_len=64, block_size=block_size, num_blocks=num_blocks)
+    engine = ch03.LLM(path, max_num_seqs=4, max_model_len=64, kvcache_block_size=kvcache_block_size,
+                      num_kvcache_blocks=num_kvcache_blocks)
     for _ in range(runs):
         outs = engine.generate(PROMPTS, GREEDY)
         for prompt, out, expected in zip(PROMPTS, outs, transformers_greedy(path, GREEDY.max_tokens)):
@@ -49,7 +50,7 @@ def test_allocate_by_hand(solution):
 def test_allocate_in_the_engine(solution, tiny_model_dir, monkeypatch):
     monkeypatch.setattr(block_manager.BlockManager, "allocate", solution)
     # A pool just big enough for the four sequences at their longest (5 + 3 + 8 + 4 blocks).
-    assert_engine_matches_transformers(tiny_model_dir, num_blocks=20)
+    assert_engine_matches_transformers(tiny_model_dir, num_kvcache_blocks=20)
 
 
 # --- 3.2 may_append -----------------------------------------------------------------------------
@@ -72,7 +73,7 @@ def test_may_append_at_the_boundary(solution):
 @pytest.mark.exercise("may_append")
 def test_may_append_in_the_engine(solution, tiny_model_dir, monkeypatch):
     monkeypatch.setattr(block_manager.BlockManager, "may_append", solution)
-    assert_engine_matches_transformers(tiny_model_dir, num_blocks=20)
+    assert_engine_matches_transformers(tiny_model_dir, num_kvcache_blocks=20)
 
 
 # --- 3.3 deallocate -----------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def test_deallocate_by_hand(solution):
 def test_deallocate_in_the_engine(solution, tiny_model_dir, monkeypatch):
     """Twice through a pool that only just fits: a block not given back makes the second run fail."""
     monkeypatch.setattr(block_manager.BlockManager, "deallocate", solution)
-    engine = assert_engine_matches_transformers(tiny_model_dir, num_blocks=20, runs=2)
+    engine = assert_engine_matches_transformers(tiny_model_dir, num_kvcache_blocks=20, runs=2)
     assert engine.block_manager.num_free_blocks == 20 and not engine.block_manager.used_block_ids
 
 
@@ -134,4 +135,4 @@ def test_gather_kv_by_hand(solution):
 def test_gather_kv_in_the_engine(solution, tiny_model_dir, monkeypatch):
     monkeypatch.setattr(attention, "gather_kv", solution)
     # The second run gets blocks back in the order the first run freed them: tables out of order.
-    assert_engine_matches_transformers(tiny_model_dir, num_blocks=20, runs=2)
+    assert_engine_matches_transformers(tiny_model_dir, num_kvcache_blocks=20, runs=2)
