@@ -1,18 +1,18 @@
 """Fixtures for every test in the repo: tiny random model folders, and the exercise grader."""
 
-import os
+from course.learner import limit_threads
 
-import pytest
-import torch
+# One torch/OpenMP thread per process, however pytest is started (`make test`, `pytest chapters/NN`
+# from any folder): set before anything imports torch, so OpenMP reads it too. Threads of two
+# processes on two cores spin against each other and turn a 0.5 ms matmul into 30 ms.
+# OMP_NUM_THREADS=4 pytest ... gives 4.
+limit_threads(1)
 
-from course.tiny import FAMILIES, make_tiny_model
+import pytest  # noqa: E402
+
+from course.tiny import FAMILIES, make_tiny_model  # noqa: E402
 
 pytest_plugins = ["course.grading"]
-
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `make test` runs one process per core; more OpenMP threads than cores spin against each
-    # other and turn a 0.5 ms matmul into 30 ms.
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
