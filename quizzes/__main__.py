@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from quizzes.core import QuizError, Result, available_chapters, grade, load_quiz, normalize_reply
+from quizzes.core import QuizError, Result, available_chapters, fairness_problems, grade, load_quiz, normalize_reply
 
 WIDTH = 88
 
@@ -119,6 +119,22 @@ def ask(quiz, inp, out) -> list[Result]:
     return results
 
 
+def check(chapter) -> int:
+    """Validate quizzes/NN.yaml (every chapter's when none is named) and print what breaks the
+    fairness rules of quizzes.core.fairness_problems; exit status 1 when anything does."""
+    failed = 0
+    for name in [chapter] if chapter else available_chapters():
+        try:
+            problems = fairness_problems(load_quiz(name))
+        except QuizError as err:
+            problems = [str(err)]
+        for problem in problems:
+            print(f"quizzes/{name}.yaml: {problem}")
+        print(f"quizzes/{name}.yaml: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m quizzes",
@@ -128,10 +144,13 @@ def main(argv=None) -> int:
     parser.add_argument("chapter", nargs="?", help="the chapter number, e.g. 01")
     parser.add_argument("--answers", type=Path, metavar="FILE", help="grade this YAML file instead of asking")
     parser.add_argument("--list", action="store_true", help="list the chapters that have a quiz")
+    parser.add_argument("--check", action="store_true", help="for authors: validate the quiz file and its fairness rules")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(available_chapters()))
         return 0
+    if args.check:
+        return check(args.chapter)
     if not args.chapter:
         print(f"error: name a chapter, e.g. python -m quizzes {(available_chapters() or ['01'])[0]}", file=sys.stderr)
         return 2

@@ -1,12 +1,11 @@
-"""The quiz data model, its hashing and its grader, shared by the command line, the authoring
-tool and the course site. The file format and the hashing scheme are described in
-quizzes/__init__.py; docs/javascripts/quiz.js mirrors `answer_hash`, `grid_index` and
-`parse_number` for the browser, so change them together.
+"""The quiz data model and its grader, shared by the command line and the course site. The file
+format is described in quizzes/__init__.py; docs/javascripts/quiz.js grades the same way in the
+browser (`parse_number` and the numeric tolerance), so change them together.
 """
 
-import hashlib
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +15,10 @@ QUIZ_DIR = Path(__file__).resolve().parent
 TYPES = ("single", "multiple", "numeric")
 MIN_QUESTIONS, MAX_QUESTIONS = 6, 10
 LETTERS = "abcdefgh"  # a choice question has 2 to 8 options
-HEX64 = re.compile(r"[0-9a-f]{64}")
 QUESTION_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(e[+-]?[0-9]+)?")  # ASCII digits, as in quiz.js
+# Feedback explains why; the verdict is printed by the grader, so it must not open the feedback too.
+VERDICT_OPENING = re.compile(r"(right|wrong|correct|incorrect|yes|no|true|false)\b", re.I)
 
 
 class QuizError(ValueError):
@@ -34,9 +34,10 @@ class Option:
 
 @dataclass(frozen=True)
 class Trap:
-    """A common wrong numeric answer (hashed like the right one) and the mistake behind it."""
+    """A common wrong numeric answer and the mistake behind it; it matches within the
+    question's tolerance, like the right answer."""
 
-    hashes: frozenset
+    answer: float
     feedback: str
 
 
@@ -45,10 +46,9 @@ class Question:
     id: str
     type: str  # "single", "multiple" or "numeric"
     text: str
-    hashes: frozenset  # the accepted values, hashed (see answer_hash)
+    answer: object  # choice: the right letters as a string ("b", "ac"); numeric: a float
     options: tuple = ()  # of Option, for choice questions
-    tolerance: float = 0.0  # numeric only
-    step: float = 1.0  # numeric only: the grid that replies are rounded to before hashing
+    tolerance: float = 0.0  # numeric only: a reply within this of the answer is right
     unit: str = ""  # numeric only, shown after the input
     feedback: dict | None = None  # numeric only: {"correct": ..., "incorrect": ...}
     traps: tuple = ()  # numeric only, of Trap
@@ -57,12 +57,16 @@ class Question:
     def letters(self) -> str:
         return LETTERS[: len(self.options)]
 
+    def matches(self, reply: float, target: float) -> bool:
+        """A numeric reply within the tolerance of target (with room for float rounding:
+        87.3 is within 0.5 of 87.8)."""
+        return abs(reply - target) <= self.tolerance + 1e-9 * max(1.0, abs(target))
+
 
 @dataclass(frozen=True)
 class Quiz:
     chapter: str
     title: str
-    salt: str
     questions: tuple
     path: Path | None = None
 
@@ -91,36 +95,21 @@ class Result:
         return self.score == 1.0
 
 
-def answer_hash(salt: str, question_id: str, value) -> str:
-    """sha256 of "salt:question_id:value", hex; value is an option letter or a grid index."""
-    return hashlib.sha256(f"{salt}:{question_id}:{value}".encode()).hexdigest()
-
-
-def grid_index(x: float, step: float) -> int:
-    """The grid point a numeric reply rounds to (half up, as in the browser's Math.floor)."""
-    return math.floor(x / step + 0.5)
-
-
 def parse_number(value) -> float:
-    """A reply as a number: 60, "1,000", "1e3", "4x" and " 2.5 " are all numbers."""
+    """A reply as a number: 60, "1,000", "1e3", "4x", "87.8%" and " 2.5 " are all numbers."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
     if isinstance(value, (int, float)):
         number = float(value)
     else:
         text = re.sub(r"[\s,_]", "", str(value)).lower()
-        text = re.sub(r"[x×]$", "", text)
+        text = re.sub(r"[x×%]$", "", text)
         if not NUMBER.fullmatch(text):
             raise ValueError(f"{value!r} is not a number")
         number = float(text)
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
     return number
-
-
-def right_letters(quiz: Quiz, q: Question) -> str:
-    """The letters of a choice question's right options, found by hashing each letter."""
-    return "".join(letter for letter in q.letters if answer_hash(quiz.salt, q.id, letter) in q.hashes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,8 +153,8 @@ def parse_quiz(data, path=None) -> Quiz:
         raise QuizError(f"{where}: {msg}")
 
     if not isinstance(data, dict):
-        fail("the file must be a mapping with chapter, title, salt and questions")
-    for key in ("chapter", "title", "salt", "questions"):
+        fail("the file must be a mapping with chapter, title and questions")
+    for key in ("chapter", "title", "questions"):
         if key not in data:
             fail(f"missing top-level key '{key}'")
     questions = data["questions"]
@@ -182,7 +171,6 @@ def parse_quiz(data, path=None) -> Quiz:
     return Quiz(
         chapter=chapter_name(data["chapter"]),
         title=str(data["title"]),
-        salt=str(data["salt"]),
         questions=tuple(parsed),
         path=Path(path) if path else None,
     )
@@ -196,17 +184,16 @@ def _text(value) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def _hashes(value, fail, what="answer_hashes") -> frozenset:
-    if not isinstance(value, list) or not value or not all(isinstance(h, str) and HEX64.fullmatch(h) for h in value):
-        fail(f"'{what}' must be a non-empty list of sha256 hex digests (python -m quizzes.author writes them)")
-    return frozenset(value)
+def _number(value, fail, what: str) -> float:
+    try:
+        return parse_number(value)
+    except ValueError:
+        fail(f"'{what}' must be a number, not {value!r}")
 
 
 def _parse_question(raw, fail) -> Question:
     if not isinstance(raw, dict):
         fail("must be a mapping")
-    if "answer" in raw:
-        fail("holds a plain 'answer'; hash it with python -m quizzes.author and keep the draft out of the repo")
     qid, qtype = raw.get("id"), raw.get("type")
     if not isinstance(qid, str) or not QUESTION_ID.fullmatch(qid):
         fail("needs an 'id' of lower-case letters, digits and dashes")
@@ -214,7 +201,9 @@ def _parse_question(raw, fail) -> Question:
         fail(f"'type' must be one of {', '.join(TYPES)}")
     if not _text(raw.get("text")):
         fail("needs a 'text'")
-    hashes = _hashes(raw.get("answer_hashes"), fail)
+    if "answer" not in raw:
+        fail("needs an 'answer': a letter (single), a list of letters (multiple) or a number (numeric)")
+    answer = raw["answer"]
     if qtype in ("single", "multiple"):
         options = raw.get("options")
         if not isinstance(options, list) or not 2 <= len(options) <= len(LETTERS):
@@ -224,37 +213,107 @@ def _parse_question(raw, fail) -> Question:
             if not isinstance(opt, dict) or not _text(opt.get("text")) or not _text(opt.get("feedback")):
                 fail(f"option ({letter}) needs a 'text' and a 'feedback' that says why it is right or wrong")
             parsed.append(Option(opt["text"].strip(), opt["feedback"].strip()))
-        if qtype == "single" and len(hashes) != 1:
-            fail("a single-choice question has exactly one right option (one hash)")
-        if len(hashes) > len(parsed):
-            fail("has more answer hashes than options")
-        return Question(qid, qtype, raw["text"].strip(), hashes, options=tuple(parsed))
+        letters = LETTERS[: len(parsed)]
+        if qtype == "single":
+            if not (isinstance(answer, str) and answer in letters and len(answer) == 1):
+                fail(f"'answer' of a single-choice question is one option letter ({letters[0]}-{letters[-1]}), not {answer!r}")
+            right = answer
+        else:
+            if not (isinstance(answer, list) and answer and all(isinstance(x, str) and len(x) == 1 and x in letters for x in answer)):
+                fail(f"'answer' of a multiple-choice question is a list of option letters ({letters[0]}-{letters[-1]}), e.g. [a, c], not {answer!r}")
+            right = "".join(sorted(set(answer)))
+            if len(right) != len(answer):
+                fail("'answer' names an option twice")
+            if len(right) == len(parsed):
+                fail("every option is right; make at least one wrong, or the question is free")
+        return Question(qid, qtype, raw["text"].strip(), right, options=tuple(parsed))
     # numeric
-    try:
-        tolerance, step = float(raw.get("tolerance", 0)), float(raw.get("step", 1))
-    except (TypeError, ValueError):
-        fail("'tolerance' and 'step' must be numbers")
-    if not (tolerance >= 0 and step > 0):
-        fail("needs 'tolerance' >= 0 and 'step' > 0")
-    if len(hashes) > 2 * tolerance / step + 2:
-        fail("has more hashes than the tolerance allows at this step; rebuild it with python -m quizzes.author")
+    value = _number(answer, fail, "answer")
+    tolerance = _number(raw.get("tolerance", 0), fail, "tolerance")
+    if tolerance < 0:
+        fail("'tolerance' must be >= 0")
     feedback = raw.get("feedback")
     if not isinstance(feedback, dict) or not _text(feedback.get("correct")) or not _text(feedback.get("incorrect")):
         fail("a numeric question needs 'feedback' with 'correct' and 'incorrect' explanations")
+    q = Question(qid, "numeric", raw["text"].strip(), value, tolerance=tolerance, unit=str(raw.get("unit", "")),
+                 feedback={k: feedback[k].strip() for k in ("correct", "incorrect")})
     traps = []
     for j, trap in enumerate(raw.get("traps") or [], 1):
-        if not isinstance(trap, dict) or not _text(trap.get("feedback")):
-            fail(f"trap {j} needs 'answer_hashes' and a 'feedback'")
-        traps.append(Trap(_hashes(trap.get("answer_hashes"), fail, f"traps[{j}].answer_hashes"), trap["feedback"].strip()))
-    return Question(
-        qid, "numeric", raw["text"].strip(), hashes, tolerance=tolerance, step=step,
-        unit=str(raw.get("unit", "")), feedback={k: feedback[k].strip() for k in ("correct", "incorrect")},
-        traps=tuple(traps),
-    )
+        if not isinstance(trap, dict) or "answer" not in trap or not _text(trap.get("feedback")):
+            fail(f"trap {j} needs an 'answer' (a common wrong number) and a 'feedback' that names the mistake")
+        trap_value = _number(trap["answer"], fail, f"traps[{j}].answer")
+        if q.matches(trap_value, value) or q.matches(value, trap_value):
+            fail(f"trap {j} ({trap['answer']}) lies within the tolerance of the answer; a trap must be wrong")
+        traps.append(Trap(trap_value, trap["feedback"].strip()))
+    return Question(**{**q.__dict__, "traps": tuple(traps)})
 
 
 def _one_line(err) -> str:
     return " ".join(str(err).split())
+
+
+# ---------------------------------------------------------------------------------------------
+# Fairness: a quiz that length or position gives away is no test of reading
+
+
+def fairness_problems(quiz: Quiz) -> list[str]:
+    """What makes a quiz guessable without reading; [] when none. tests/test_quizzes.py holds
+    every quiz file to this (`python -m quizzes --check NN` prints it):
+
+    - the right option is the strictly longest one in at most a third of the single-choice questions;
+    - in a multiple-choice question, length does not separate the right options from the wrong
+      ones (some wrong option is at least as long as the shortest right one);
+    - single-choice answers use at least two positions, and no position holds more than half of them
+      (rounded up);
+    - multiple-choice answers are not all the first options (a; a, b; a, b, c ...);
+    - at least one numeric question, and no feedback opens with a verdict ("Right.", "Wrong.", ...):
+      the grader says that; feedback says why.
+    """
+    problems = []
+    single = [q for q in quiz.questions if q.type == "single"]
+    multiple = [q for q in quiz.questions if q.type == "multiple"]
+    longest = [q.id for q in single if _strictly_longest(q) == q.answer]
+    if 3 * len(longest) > len(single):
+        problems.append(
+            f"the right option is the strictly longest in {len(longest)} of {len(single)} single-choice "
+            f"questions ({', '.join(longest)}); at most a third may be: lengthen a wrong option or trim the right one"
+        )
+    for q in multiple:
+        right = [len(o.text) for letter, o in zip(q.letters, q.options) if letter in q.answer]
+        wrong = [len(o.text) for letter, o in zip(q.letters, q.options) if letter not in q.answer]
+        if min(right) > max(wrong):
+            problems.append(f"{q.id}: every right option is longer than every wrong one; length gives the answer away")
+    positions = Counter(q.answer for q in single)
+    if len(single) >= 2 and len(positions) < 2:
+        problems.append(f"every single-choice answer is ({single[0].answer}); move some right options elsewhere")
+    if single and positions and max(positions.values()) > math.ceil(len(single) / 2):
+        letter, count = positions.most_common(1)[0]
+        problems.append(
+            f"({letter}) is the answer to {count} of {len(single)} single-choice questions; "
+            f"no position may hold more than {math.ceil(len(single) / 2)}"
+        )
+    if multiple and all(q.answer == LETTERS[: len(q.answer)] for q in multiple):
+        problems.append(
+            "every multiple-choice answer is the first options ("
+            + "; ".join(", ".join(q.answer) for q in multiple) + "); mix right and wrong options"
+        )
+    if not any(q.type == "numeric" for q in quiz.questions):
+        problems.append("no numeric question; a quiz has at least one")
+    for q in quiz.questions:
+        texts = [(f"option ({letter})", o.feedback) for letter, o in zip(q.letters, q.options)]
+        if q.type == "numeric":
+            texts += [(f"'{k}' feedback", v) for k, v in q.feedback.items()]
+            texts += [(f"trap {t.answer:g}", t.feedback) for t in q.traps]
+        for what, text in texts:
+            if VERDICT_OPENING.match(text):
+                problems.append(f"{q.id}: {what}'s feedback opens with a verdict ({text.split()[0]!r}); start with the why")
+    return problems
+
+
+def _strictly_longest(q: Question) -> str | None:
+    """The letter of the option strictly longer than every other, or None on a tie."""
+    lengths = sorted(((len(o.text), letter) for letter, o in zip(q.letters, q.options)), reverse=True)
+    return lengths[0][1] if lengths[0][0] > lengths[1][0] else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +329,7 @@ def normalize_reply(q: Question, raw):
         try:
             return parse_number(raw)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a number; answer with a number such as 42 or 1,000") from None
+            raise ValueError(f"{raw!r} is not a number; answer with a number such as 42, 1,000 or 87.5%") from None
     span = f"{q.letters[0]}-{q.letters[-1]}"
     if isinstance(raw, list):
         letters = [str(x).strip().lower() for x in raw]
@@ -295,15 +354,13 @@ def grade(quiz: Quiz, q: Question, reply) -> Result:
     if reply is None:
         return Result(q, None, 0.0, message="not answered")
     if q.type == "numeric":
-        k = grid_index(reply, q.step)
-        h = answer_hash(quiz.salt, q.id, k)
-        if h in q.hashes:
+        if q.matches(reply, q.answer):
             return Result(q, reply, 1.0, message=q.feedback["correct"])
         for trap in q.traps:
-            if h in trap.hashes:
+            if q.matches(reply, trap.answer):
                 return Result(q, reply, 0.0, message=f"{trap.feedback}\n\n{q.feedback['incorrect']}")
         return Result(q, reply, 0.0, message=q.feedback["incorrect"])
-    right = right_letters(quiz, q)
+    right = q.answer
     chosen = (reply,) if q.type == "single" else tuple(reply)
     picked = tuple((c, c in right, q.options[q.letters.index(c)].feedback) for c in chosen)
     missed = tuple((c, q.options[q.letters.index(c)].feedback) for c in right if c not in chosen)

@@ -1,7 +1,7 @@
 """A quiz as HTML for the course site; docs/javascripts/quiz.js makes it interactive.
 
-The page carries what the terminal quiz shows (questions, options, feedback, hidden until
-checked) and the same hashes; the browser grades by hashing the reader's reply exactly as
+The page carries what the terminal quiz shows: questions, options, feedback (hidden until
+checked) and the answers, in each question's `data-key`; the browser grades exactly as
 quizzes.core does. `render(quiz, markdown)` takes a function that turns Markdown into HTML, so
 question text and feedback get the site's own extensions (code, math).
 """
@@ -9,9 +9,10 @@ question text and feedback get the site's own extensions (code, math).
 import json
 from html import escape
 
-from quizzes.core import Quiz
+from quizzes.core import Question, Quiz
 
 KIND = {"single": "Pick one.", "multiple": "Pick all that apply.", "numeric": "Type a number."}
+PASS_FRACTION = 0.7  # a quiz counts as passed on the home page from this share of the points
 
 
 def _attr(value) -> str:
@@ -26,20 +27,29 @@ def _inline(html: str) -> str:
     return html
 
 
+def number_text(x: float) -> str:
+    """4.375 -> "4.375", 114688.0 -> "114,688": as a learner would type it."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,.10g}"
+
+
+def key(q: Question) -> dict:
+    """What quiz.js needs to grade question q."""
+    if q.type == "numeric":
+        return {"answer": q.answer, "tolerance": q.tolerance, "traps": [t.answer for t in q.traps]}
+    return {"answer": q.answer}
+
+
 def render(quiz: Quiz, markdown=escape) -> str:
     prefix = f"quiz-{quiz.chapter}"
     parts = [
-        f'<div class="quiz" id="{prefix}" data-chapter="{quiz.chapter}" data-salt="{_attr(quiz.salt)}">',
+        f'<div class="quiz" id="{prefix}" data-chapter="{quiz.chapter}" data-pass="{PASS_FRACTION}">',
         '<ol class="quiz__questions">',
     ]
     for q in quiz.questions:
         qname = f"{prefix}-{q.id}"
-        data = {"hashes": sorted(q.hashes)}
-        if q.type == "numeric":
-            data.update(step=q.step, traps=[sorted(t.hashes) for t in q.traps])
         parts.append(
             f'<li class="quiz-question" id="{qname}" data-qid="{_attr(q.id)}" data-type="{q.type}" '
-            f'data-key="{_attr(data)}">'
+            f'data-key="{_attr(key(q))}">'
         )
         parts.append(f'<div class="quiz-question__text">{markdown(q.text)}</div>')
         parts.append(f'<p class="quiz-question__kind">{KIND[q.type]}</p>')
@@ -48,6 +58,11 @@ def render(quiz: Quiz, markdown=escape) -> str:
             parts.append(
                 f'<p class="quiz-number"><input type="text" inputmode="decimal" autocomplete="off" '
                 f'name="{qname}" aria-label="your answer">{unit}</p>'
+            )
+            within = f" (give or take {number_text(q.tolerance)})" if q.tolerance else ""
+            parts.append(
+                f'<p class="quiz-answer" hidden>The answer: <strong>{number_text(q.answer)}</strong>'
+                f'{" " + escape(q.unit) if q.unit else ""}{within}.</p>'
             )
             parts.append(f'<div class="quiz-feedback" data-for="correct" hidden>{markdown(q.feedback["correct"])}</div>')
             for i, trap in enumerate(q.traps):
@@ -65,10 +80,10 @@ def render(quiz: Quiz, markdown=escape) -> str:
                     f'<div class="quiz-feedback" hidden>{markdown(opt.feedback)}</div></div>'
                 )
             parts.append("</div>")
-        reveal = "" if q.type == "numeric" else '<button type="button" class="md-button quiz-reveal" hidden>Show the answer</button>'
         parts.append(
             '<div class="quiz-actions"><button type="button" class="md-button md-button--primary quiz-check">Check</button>'
-            f'{reveal}<span class="quiz-verdict" aria-live="polite"></span></div>'
+            '<button type="button" class="md-button quiz-reveal" hidden>Show the answer</button>'
+            '<span class="quiz-verdict" aria-live="polite"></span></div>'
         )
         parts.append("</li>")
     parts.append("</ol>")
@@ -76,6 +91,7 @@ def render(quiz: Quiz, markdown=escape) -> str:
         f'<p class="quiz-score" aria-live="polite">Score: <strong class="quiz-score__value">0</strong> / '
         f'{len(quiz.questions)} <span class="quiz-score__checked"></span></p>'
     )
+    parts.append('<p class="quiz-best" hidden></p>')
     parts.append(
         f'<noscript><p>This quiz needs JavaScript. It also runs in a terminal: '
         f"<code>python -m quizzes {quiz.chapter}</code>.</p></noscript>"

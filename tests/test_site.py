@@ -78,10 +78,10 @@ def test_chapter_page_carries_its_quiz(site, chapter):
     assert chapter in CHAPTER_PAGES, f"quizzes/{chapter}.yaml has no docs/chapters/{chapter}.md to live on"
     body = page(site, chapter)
     quiz = load_quiz(chapter)
-    assert f'<div class="quiz" id="quiz-{chapter}" data-chapter="{chapter}" data-salt="{quiz.salt}">' in body
+    assert f'<div class="quiz" id="quiz-{chapter}" data-chapter="{chapter}"' in body
     assert body.count('class="quiz-question"') == len(quiz.questions)
     for q in quiz.questions:
-        assert all(h in body for h in q.hashes), q.id
+        assert f'id="quiz-{chapter}-{q.id}"' in body, q.id
     assert "javascripts/quiz.js" in body
 
 

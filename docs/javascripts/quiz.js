@@ -1,104 +1,99 @@
-/* The chapter quizzes on the course site, graded in the browser.
+/* The chapter quizzes on the course site, graded in the browser, and the learner's progress.
  *
- * quizzes/html.py writes each quiz into the page with the hashes of quizzes/NN.yaml; this file
- * grades a reply exactly as quizzes/core.py does:
- *   answerHash = sha256(salt + ":" + questionId + ":" + value), value = an option letter, or for
- *   a numeric reply y the grid index floor(y / step + 0.5).
- * Keep parseNumber, gridIndex and answerHash in step with quizzes/core.py (tests/test_quizzes.py
- * compares them when node is installed).
+ * quizzes/html.py writes each quiz into the page with its answers (each question's data-key);
+ * this file grades a reply exactly as quizzes/core.py does: a choice question by its right
+ * letters, a numeric one within its tolerance. Keep parseNumber and within in step with
+ * quizzes/core.py (tests/test_quizzes.py compares them when node is installed).
+ *
+ * Each quiz's best score is kept in the browser's localStorage under "nanovllm-course:quiz:NN"
+ * as {best, total, passed}; the home page's progress block (an element with class
+ * "course-progress", docs/index.md) reads it back. Nothing leaves the browser.
  */
 (function () {
   "use strict";
 
-  // SHA-256 (FIPS 180-4) of a string's UTF-8 bytes, as hex. Written out here rather than taken
-  // from crypto.subtle, which browsers only offer on https pages and is asynchronous.
-  const K = new Uint32Array([
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-  ]);
-  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  const STORAGE_PREFIX = "nanovllm-course:quiz:";
 
-  function sha256(text) {
-    const bytes = new TextEncoder().encode(text);
-    const padded = new Uint8Array(((bytes.length + 9 + 63) >> 6) << 6); // message, 0x80, zeros, 64-bit length
-    padded.set(bytes);
-    padded[bytes.length] = 0x80;
-    const view = new DataView(padded.buffer);
-    const bits = bytes.length * 8;
-    view.setUint32(padded.length - 8, Math.floor(bits / 0x100000000));
-    view.setUint32(padded.length - 4, bits >>> 0);
-    const H = new Uint32Array([
-      0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-    ]);
-    const W = new Uint32Array(64);
-    for (let block = 0; block < padded.length; block += 64) {
-      for (let i = 0; i < 16; i++) W[i] = view.getUint32(block + 4 * i);
-      for (let i = 16; i < 64; i++) {
-        const s0 = rotr(W[i - 15], 7) ^ rotr(W[i - 15], 18) ^ (W[i - 15] >>> 3);
-        const s1 = rotr(W[i - 2], 17) ^ rotr(W[i - 2], 19) ^ (W[i - 2] >>> 10);
-        W[i] = W[i - 16] + s0 + W[i - 7] + s1; // Uint32Array keeps it mod 2^32
-      }
-      let [a, b, c, d, e, f, g, h] = H;
-      for (let i = 0; i < 64; i++) {
-        const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
-        const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-        h = g; g = f; f = e; e = (d + t1) | 0;
-        d = c; c = b; b = a; a = (t1 + t2) | 0;
-      }
-      H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
-    }
-    return Array.from(H, (x) => x.toString(16).padStart(8, "0")).join("");
-  }
-
-  const answerHash = (salt, questionId, value) => sha256(`${salt}:${questionId}:${value}`);
-  const gridIndex = (y, step) => Math.floor(y / step + 0.5);
-
-  // "1,000", "1e3", "4x" and " 2.5 " are numbers; anything else is null.
+  // "1,000", "1e3", "4x", "87.8%" and " 2.5 " are numbers; anything else is null.
   function parseNumber(value) {
-    const text = String(value).replace(/[\s,_]/g, "").toLowerCase().replace(/[x×]$/, "");
+    const text = String(value).replace(/[\s,_]/g, "").toLowerCase().replace(/[x×%]$/, "");
     if (!/^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(e[+-]?[0-9]+)?$/.test(text)) return null;
     const number = Number(text);
     return Number.isFinite(number) ? number : null;
   }
 
+  // Question.matches in quizzes/core.py: within the tolerance, with room for float rounding.
+  const within = (reply, target, tolerance) =>
+    Math.abs(reply - target) <= tolerance + 1e-9 * Math.max(1, Math.abs(target));
+
   const points = (x) => String(Math.round(x * 100) / 100);
+
+  // localStorage can be missing or refuse (private windows, some file:// pages): then the
+  // quiz still works, it only forgets.
+  function loadRecord(chapter) {
+    try {
+      const raw = window.localStorage.getItem(STORAGE_PREFIX + chapter);
+      const record = raw && JSON.parse(raw);
+      return record && typeof record.best === "number" && typeof record.total === "number" ? record : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  function saveRecord(chapter, record) {
+    try {
+      window.localStorage.setItem(STORAGE_PREFIX + chapter, JSON.stringify(record));
+    } catch (err) {
+      /* not kept; see loadRecord */
+    }
+  }
 
   function setupQuiz(quiz) {
     if (quiz.dataset.ready) return;
     quiz.dataset.ready = "1";
-    const salt = quiz.dataset.salt;
+    const chapter = quiz.dataset.chapter;
+    const passShare = Number(quiz.dataset.pass || "0.7");
     const questions = quiz.querySelectorAll(".quiz-question");
+    const total = questions.length;
     const scores = new Map();
+    const revealed = new Set(); // questions whose answer was shown: they score nothing this visit
+    const best = quiz.querySelector(".quiz-best");
+
+    function showBest(record) {
+      if (!record || !best) return;
+      const verdict = record.passed ? "passed" : `${Math.ceil(passShare * record.total)} points pass`;
+      best.textContent = `Your best score on this quiz: ${points(record.best)} / ${record.total} (${verdict}); kept in this browser.`;
+      best.hidden = false;
+    }
 
     function showScore() {
-      let total = 0;
-      scores.forEach((s) => (total += s));
-      quiz.querySelector(".quiz-score__value").textContent = points(total);
-      quiz.querySelector(".quiz-score__checked").textContent = `(${scores.size} of ${questions.length} checked)`;
+      let sum = 0;
+      scores.forEach((s) => (sum += s));
+      quiz.querySelector(".quiz-score__value").textContent = points(sum);
+      quiz.querySelector(".quiz-score__checked").textContent = `(${scores.size} of ${total} checked)`;
+      const record = loadRecord(chapter);
+      if (scores.size && (!record || sum > record.best || record.total !== total)) {
+        const kept = { best: sum, total: total, passed: sum >= passShare * total - 1e-9 };
+        saveRecord(chapter, kept);
+        showBest(kept);
+      }
     }
 
     questions.forEach((li) => {
       const qid = li.dataset.qid;
       const type = li.dataset.type;
       const key = JSON.parse(li.dataset.key);
-      const accepted = new Set(key.hashes);
       const verdict = li.querySelector(".quiz-verdict");
       const reveal = li.querySelector(".quiz-reveal");
       const options = Array.from(li.querySelectorAll(".quiz-option"));
-      const isRight = (letter) => accepted.has(answerHash(salt, qid, letter));
+      const isRight = (letter) => key.answer.includes(letter);
 
       function clear() {
-        li.querySelectorAll(".quiz-feedback").forEach((el) => (el.hidden = true));
+        li.querySelectorAll(".quiz-feedback, .quiz-answer").forEach((el) => (el.hidden = true));
         options.forEach((el) => el.classList.remove("quiz-option--right", "quiz-option--wrong", "quiz-option--answer"));
         li.classList.remove("quiz-question--right", "quiz-question--partial", "quiz-question--wrong");
         verdict.textContent = "";
-        if (reveal) reveal.hidden = true;
+        reveal.hidden = true;
       }
 
       function finish(score) {
@@ -109,7 +104,12 @@
           partial: `Partly right: ${points(score)} of 1 point. Read the feedback and try again.`,
           wrong: "Not quite. Read the feedback and try again.",
         }[state];
-        if (reveal && score < 1) reveal.hidden = false;
+        if (revealed.has(qid)) {
+          verdict.textContent += " (The answer was shown, so this question scores nothing this time.)";
+          score = 0;
+        } else if (score < 1) {
+          reveal.hidden = false;
+        }
         scores.set(qid, score);
         showScore();
       }
@@ -119,15 +119,14 @@
         if (type === "numeric") {
           const y = parseNumber(li.querySelector("input").value);
           if (y === null) {
-            verdict.textContent = "Type a number, such as 42, 1,000 or 2.5.";
+            verdict.textContent = "Type a number, such as 42, 1,000, 2.5 or 87.5%.";
             return;
           }
-          const h = answerHash(salt, qid, gridIndex(y, key.step));
-          if (accepted.has(h)) {
+          if (within(y, key.answer, key.tolerance)) {
             li.querySelector('[data-for="correct"]').hidden = false;
             return finish(1);
           }
-          const trap = key.traps.findIndex((hashes) => hashes.includes(h));
+          const trap = key.traps.findIndex((t) => within(y, t, key.tolerance));
           if (trap >= 0) li.querySelector(`[data-trap="${trap}"]`).hidden = false;
           li.querySelector('[data-for="incorrect"]').hidden = false;
           return finish(0);
@@ -137,7 +136,6 @@
           verdict.textContent = type === "single" ? "Pick an option first." : "Pick at least one option first.";
           return;
         }
-        const nRight = options.filter((el) => isRight(el.dataset.letter)).length;
         let hits = 0;
         chosen.forEach((el) => {
           const ok = isRight(el.dataset.letter);
@@ -146,32 +144,68 @@
           el.querySelector(".quiz-feedback").hidden = false;
         });
         const wrong = chosen.length - hits;
-        finish(type === "single" ? hits : Math.max(0, (hits - wrong) / nRight));
+        finish(type === "single" ? hits : Math.max(0, (hits - wrong) / key.answer.length));
       });
 
-      if (reveal) {
-        reveal.addEventListener("click", () => {
+      reveal.addEventListener("click", () => {
+        revealed.add(qid);
+        if (type === "numeric") {
+          li.querySelector(".quiz-answer").hidden = false;
+          li.querySelector('[data-for="correct"]').hidden = false;
+        } else {
           options.forEach((el) => {
             if (isRight(el.dataset.letter)) {
               el.classList.add("quiz-option--answer");
               el.querySelector(".quiz-feedback").hidden = false;
             }
           });
-          reveal.hidden = true;
-        });
-      }
+        }
+        reveal.hidden = true;
+      });
       li.addEventListener("change", () => {
         li.classList.remove("quiz-question--right", "quiz-question--partial", "quiz-question--wrong");
         verdict.textContent = "";
       });
     });
+    showBest(loadRecord(chapter));
     showScore();
   }
 
-  const setupAll = () => document.querySelectorAll(".quiz").forEach(setupQuiz);
+  // The home page's block: one cell per chapter, passed / tried / not yet, from localStorage.
+  function setupProgress(box) {
+    if (box.dataset.ready) return;
+    box.dataset.ready = "1";
+    const chapters = Number(box.dataset.chapters || "11");
+    const list = document.createElement("ol");
+    list.className = "course-progress__chapters";
+    let passed = 0;
+    for (let i = 1; i <= chapters; i++) {
+      const chapter = String(i).padStart(2, "0");
+      const record = loadRecord(chapter);
+      const state = !record ? "todo" : record.passed ? "passed" : "tried";
+      if (state === "passed") passed += 1;
+      const item = document.createElement("li");
+      item.className = `course-progress__chapter course-progress__chapter--${state}`;
+      item.dataset.chapter = chapter;
+      item.textContent = chapter;
+      item.title = record
+        ? `Chapter ${chapter}: best quiz score ${points(record.best)} / ${record.total}${record.passed ? ", passed" : ""}`
+        : `Chapter ${chapter}: quiz not taken yet`;
+      list.appendChild(item);
+    }
+    const summary = document.createElement("p");
+    summary.className = "course-progress__summary";
+    summary.textContent = `Quizzes passed: ${passed} of ${chapters}.`;
+    box.replaceChildren(summary, list);
+  }
+
+  const setupAll = () => {
+    document.querySelectorAll(".quiz").forEach(setupQuiz);
+    document.querySelectorAll(".course-progress").forEach(setupProgress);
+  };
 
   if (typeof module === "object" && module.exports) {
-    module.exports = { sha256, answerHash, gridIndex, parseNumber }; // node, for the tests
+    module.exports = { parseNumber, within }; // node, for the tests
   } else if (typeof document$ !== "undefined") {
     document$.subscribe(setupAll); // Material for MkDocs: every page load, instant navigation too
   } else if (document.readyState === "loading") {
