@@ -18,7 +18,7 @@ LETTERS = "abcdefgh"  # a choice question has 2 to 8 options
 QUESTION_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(e[+-]?[0-9]+)?")  # ASCII digits, as in quiz.js
 # Feedback explains why; the verdict is printed by the grader, so it must not open the feedback too.
-VERDICT_OPENING = re.compile(r"(right|wrong|correct|incorrect|yes|no|true|false)\b", re.I)
+VERDICT_OPENING = re.compile(r"(right|wrong|correct|incorrect|yes|no|true|false)\s*[.!:,;—–-]", re.I)
 
 
 class QuizError(ValueError):

@@ -181,6 +181,13 @@ def test_numeric_feedback_shown_on_a_wrong_reply_does_not_state_the_answer(chapt
         assert not any(re.search(pattern, t.replace(",", "")) for t in texts), f"{q.id}: {number} in its feedback"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_quiz_cannot_be_passed_without_reading(chapter):
+    """Length and position give nothing away (quizzes.core.fairness_problems lists the rules);
+    `python -m quizzes --check NN` prints the same list while writing a quiz."""
+    assert fairness_problems(load_quiz(chapter)) == []
+
+
 # --- bad quiz files ------------------------------------------------------------------------------
 
 def _mutated(change):
@@ -385,6 +392,8 @@ def test_fairness_catches_a_verdict_opening_the_feedback():
     options = _options("abc")
     options[1]["feedback"] = "Right. Because b."
     assert any("opens with a verdict" in p for p in fairness_problems(_fair_quiz(one={"options": options})))
+    options[1]["feedback"] = "No block is shared, so b."  # a sentence that starts with "No" is fine
+    assert fairness_problems(_fair_quiz(one={"options": options})) == []
 
 
 def test_fairness_wants_a_numeric_question():
