@@ -32,10 +32,12 @@ QWEN3_0_6B = dict(
 CHECKSUM = 133_966  # output tokens of the 256-sequence workload
 
 
-def workload(num_seqs: int):
+def workload(num_seqs: int, input_len=(100, 1024), output_len=(100, 1024), max_token_id=10000):
+    """nano-vllm's prompts and params; the defaults are its numbers (bench_serving scales them down)."""
     random.seed(0)
-    prompts = [[random.randint(0, 10000) for _ in range(random.randint(100, 1024))] for _ in range(num_seqs)]
-    params = [SamplingParams(temperature=0.6, ignore_eos=True, max_tokens=random.randint(100, 1024)) for _ in range(num_seqs)]
+    prompts = [[random.randint(0, max_token_id) for _ in range(random.randint(*input_len))] for _ in range(num_seqs)]
+    params = [SamplingParams(temperature=0.6, ignore_eos=True, max_tokens=random.randint(*output_len))
+              for _ in range(num_seqs)]
     return prompts, params
 
 
