@@ -4,7 +4,8 @@
 
 `prepare` is chapter 3's: the uncached tokens of every sequence back to back, their slots in the
 pool (`slot_mapping`) and each sequence's `block_tables` row, published in the Context for the
-attention layers. The model is chapter 1's with chapter 3's paged attention; the pool is
+attention layers; it also names the rows of the batch whose logits are needed (`logits_indices`),
+so that a step computing only part of a prompt (chapter 5) samples nothing for it. The model is chapter 1's with chapter 3's paged attention; the pool is
 `num_kvcache_blocks` blocks of `kvcache_block_size` slots. `is_prefill` says what kind of step
 the scheduler picked; this torch path runs both kinds alike.
 """
@@ -28,21 +29,29 @@ class ModelRunner(model_runner.ModelRunner):
         model = load_model(config.model, dtype=config.dtype, device=config.device, parts=self.parts)
         super().__init__(model, config.num_kvcache_blocks, config.kvcache_block_size)
 
+    def prepare(self, seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Chapter 3's flat batch, and the rows of it whose logits the step needs: here every
+        sequence computes up to its newest token, so each one's last row."""
+        input_ids, positions = super().prepare(seqs)
+        return input_ids, positions, get_context().cu_seqlens_q[1:] - 1
+
     @torch.inference_mode()
-    def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
-        """One forward over the scheduled tokens of `seqs`; returns one sampled token per sequence."""
-        input_ids, positions = self.prepare(seqs)
+    def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int | None]:
+        """One forward over the scheduled tokens of `seqs`; returns each sequence's sampled token,
+        or None for one whose step stops short of its newest token (it has nothing to predict)."""
+        input_ids, positions, logits_indices = self.prepare(seqs)
         try:
-            logits = self.run_model(input_ids, positions, is_prefill)  # (B, vocab_size)
+            logits = self.run_model(input_ids, positions, logits_indices)  # (S, vocab_size)
         finally:
             reset_context()
-        return self.sample(logits, seqs)
+        done = [seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens for seq in seqs]
+        token_ids = iter(self.sample(logits, [seq for seq, d in zip(seqs, done) if d]))
+        return [next(token_ids) if d else None for d in done]
 
-    def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:
-        """(N,) tokens -> (B, vocab_size): the logits of each sequence's last computed token."""
+    def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, logits_indices: torch.Tensor) -> torch.Tensor:
+        """(N,) tokens -> (S, vocab_size): the logits of the rows logits_indices (S,) of the batch."""
         hidden = self.model(input_ids, positions)  # (N, D); every token's K/V is now in the pool
-        last = get_context().cu_seqlens_q[1:] - 1  # (B,)
-        return self.model.compute_logits(hidden[last.to(self.device)])
+        return self.model.compute_logits(hidden[logits_indices.to(self.device)])
 
     def sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
         return [sampler.sample(row, seq.temperature) for seq, row in zip(seqs, logits)]
