@@ -10,6 +10,7 @@ All requests of one call run together, continuously batched; outputs come back i
 """
 
 import time
+from numbers import Integral
 
 from tqdm.auto import tqdm
 
@@ -21,7 +22,7 @@ from nanovllm_final.sampling_params import SamplingParams
 class LLM(LLMEngine):
     def _make_sequences(self, prompts, sampling_params) -> list[Sequence]:
         """Check every prompt and parameter before queueing any, so bad input changes nothing."""
-        if isinstance(prompts, str) or (isinstance(prompts, (list, tuple)) and prompts and isinstance(prompts[0], int)):
+        if isinstance(prompts, str) or (isinstance(prompts, (list, tuple)) and prompts and isinstance(prompts[0], Integral)):
             prompts = [prompts]  # one prompt, as text or as token ids
         if not isinstance(prompts, (list, tuple)) or not prompts:
             raise ValueError("prompts must be a non-empty list of strings or of token-id lists")
@@ -88,6 +89,9 @@ class LLM(LLMEngine):
 
     def chat_prompt(self, messages: list[dict]) -> list[int]:
         """A conversation [{"role": "user", "content": ...}, ...] -> the prompt's token ids."""
+        if self.tokenizer is None:
+            raise ValueError(f"chat() needs a tokenizer, and {self.config.model} has no tokenizer files; "
+                             "use generate() with token-id prompts or a folder with tokenizer.json")
         if self.tokenizer.chat_template is None:
             raise ValueError(f"the tokenizer of {self.config.model} has no chat template; use generate() with plain prompts")
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)

@@ -2,9 +2,20 @@
 
 The filters apply in vLLM's order: temperature, then top-k, then top-p, then min-p; sampling
 draws from what is left. temperature=0 means greedy (argmax), whatever the other filters say.
+
+Every field is checked when the object is made and again when a request is added (a field
+changed in between is caught there); a bad value raises one ValueError naming the field.
+Numpy scalars are accepted and stored as Python numbers.
 """
 
 from dataclasses import dataclass
+
+from nanovllm_final.utils.checks import as_bool, as_int, as_real
+
+# Below this the logits / temperature overflow float32 and every probability but one is 0:
+# greedy is what such a temperature means (vLLM uses the same cut-off).
+GREEDY_BELOW = 1e-5
+SEED_RANGE = (-2**63, 2**64)  # what torch.Generator.manual_seed accepts
 
 
 @dataclass
@@ -19,20 +30,26 @@ class SamplingParams:
     seed: int | None = None  # a private generator: the same seed gives the same tokens
 
     def __post_init__(self):
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
-        if not isinstance(self.top_k, int) or not (self.top_k == -1 or self.top_k >= 1):
-            raise ValueError(f"top_k must be -1 (all tokens) or >= 1, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (1 keeps all tokens), got {self.top_p}")
-        if not 0 <= self.min_p <= 1:
-            raise ValueError(f"min_p must be in [0, 1] (0 keeps all tokens), got {self.min_p}")
-        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be an integer >= 1, got {self.max_tokens}")
-        if isinstance(self.stop, str):
-            self.stop = [self.stop]
-        self.stop = list(self.stop or [])
-        if any(not isinstance(s, str) or not s for s in self.stop):
-            raise ValueError(f"stop must be a non-empty string or a list of them, got {self.stop}")
-        if self.seed is not None and not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check and normalize every field in place (the engine calls it again at add time)."""
+        self.temperature = as_real("temperature", self.temperature, ">= 0 (0 is greedy) and finite",
+                                   lambda t: t >= 0)
+        if self.temperature < GREEDY_BELOW:
+            self.temperature = 0.0
+        self.top_k = as_int("top_k", self.top_k, 1, allowed=(-1,), fix="; -1 keeps all tokens")
+        self.top_p = as_real("top_p", self.top_p, "in (0, 1] (1 keeps all tokens)", lambda p: 0 < p <= 1)
+        self.min_p = as_real("min_p", self.min_p, "in [0, 1] (0 keeps all tokens)", lambda p: 0 <= p <= 1)
+        self.max_tokens = as_int("max_tokens", self.max_tokens, 1)
+        self.ignore_eos = as_bool("ignore_eos", self.ignore_eos)
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        if stop is None:
+            stop = []
+        if not isinstance(stop, (list, tuple)) or any(not isinstance(s, str) or not s for s in stop):
+            raise ValueError(f"stop must be a non-empty string or a list of them, got {self.stop!r}")
+        self.stop = list(stop)
+        if self.seed is not None:
+            self.seed = as_int("seed", self.seed, fix="; use None for no seed")
+            if not SEED_RANGE[0] <= self.seed < SEED_RANGE[1]:
+                raise ValueError(f"seed must fit in 64 bits (from -2**63 to 2**64 - 1), got {self.seed}")

@@ -70,12 +70,21 @@ class BlockManager:
         block.reset()
         return block
 
+    def num_blocks_of(self, seq: Sequence) -> int:
+        """Blocks the sequence's tokens fill. The block size is this pool's: two engines with
+        different sizes can live in one process."""
+        return (seq.num_tokens + self.block_size - 1) // self.block_size
+
+    def block_tokens(self, seq: Sequence, i: int) -> list[int]:
+        """The token ids of the sequence's i-th block (the last one may be partial)."""
+        return seq.token_ids[i * self.block_size:(i + 1) * self.block_size]
+
     def block_hashes(self, seq: Sequence) -> list[int]:
         """The chained hashes of the sequence's full blocks that may be shared: all but the block
         holding its last token. Kept on the sequence and only extended: a full block never changes."""
         hashes = seq.block_hashes
         for i in range(len(hashes), (seq.num_tokens - 1) // self.block_size):
-            hashes.append(compute_hash(seq.block(i), hashes[-1] if hashes else -1))
+            hashes.append(compute_hash(self.block_tokens(seq, i), hashes[-1] if hashes else -1))
         return hashes[:(seq.num_tokens - 1) // self.block_size]
 
     def num_cached_blocks(self, hashes: list[int]) -> int:
@@ -90,7 +99,7 @@ class BlockManager:
         hits = []
         for i, h in enumerate(self.block_hashes(seq)):
             block_id = self.hash_to_block_id.get(h, -1)
-            if block_id == -1 or self.blocks[block_id].token_ids != seq.block(i):
+            if block_id == -1 or self.blocks[block_id].token_ids != self.block_tokens(seq, i):
                 break
             hits.append(block_id)
         return hits
@@ -99,7 +108,7 @@ class BlockManager:
         hits = self._match_prefix(seq)
         # A hit on a block nobody uses still takes it off the free list.
         in_use = sum(1 for b in hits if self.blocks[b].ref_count > 0)
-        return seq.num_blocks - in_use <= self.num_free_blocks
+        return self.num_blocks_of(seq) - in_use <= self.num_free_blocks
 
     def allocate(self, seq: Sequence) -> None:
         """Give a waiting sequence blocks for all its tokens, reusing cached prefix blocks."""
@@ -111,7 +120,7 @@ class BlockManager:
                 del self.free_block_ids[block_id]  # revived before eviction: contents still valid
             block.ref_count += 1
             seq.block_table.append(block_id)
-        for _ in range(seq.num_blocks - len(hits)):
+        for _ in range(self.num_blocks_of(seq) - len(hits)):
             seq.block_table.append(self._take_free_block().block_id)
         seq.num_cached_tokens = len(hits) * self.block_size
         seq.num_hashed_blocks = len(hits)
@@ -143,7 +152,7 @@ class BlockManager:
         for i in range(seq.num_hashed_blocks, num_full):
             prefix = self.blocks[seq.block_table[i - 1]].hash if i > 0 else -1
             block = self.blocks[seq.block_table[i]]
-            token_ids = seq.block(i)
+            token_ids = self.block_tokens(seq, i)
             block.hash = compute_hash(token_ids, prefix)
             block.token_ids = token_ids
             # Two sequences may have computed the same prefix side by side; the first one stays.

@@ -11,7 +11,9 @@ them; a worker whose engine died leaves on its own (model_runner.worker_loop).
 
 import atexit
 import dataclasses
+import json
 import socket
+from numbers import Integral
 from pathlib import Path
 
 import torch.multiprocessing as mp
@@ -30,6 +32,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def load_tokenizer(folder: Path):
+    """The folder's tokenizer, or None when it has no tokenizer files; a damaged file is named."""
+    files = [folder / f for f in ("tokenizer.json", "tokenizer_config.json") if (folder / f).is_file()]
+    if not files:
+        return None
+    for file in files:  # a JSON error is the common damage, and the file can be named exactly
+        try:
+            json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{file} is not valid JSON ({err}); fetch the model folder again") from err
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except Exception as err:  # tokenizers raises its own exception types
+        names = ", ".join(f.name for f in files)
+        raise ValueError(f"the tokenizer in {folder} ({names}) could not be loaded ({err}); fetch the model "
+                         "folder again") from err
+
+
 class LLMEngine:
     def __init__(self, model, **kwargs):
         names = {f.name for f in dataclasses.fields(Config) if f.init}
@@ -42,9 +62,7 @@ class LLMEngine:
             raise FileNotFoundError(f"no *.safetensors file in {config.model}; the engine loads safetensors weights only")
         self.config = config
         # A benchmark folder (config.json only) has no tokenizer: token-id prompts still work.
-        has_tokenizer = any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
-        self.tokenizer = AutoTokenizer.from_pretrained(config.model) if has_tokenizer else None
-        Sequence.block_size = config.kvcache_block_size
+        self.tokenizer = load_tokenizer(folder)
         config.dist_port = free_port()
         self.ps, self.events, self.closed = [], [], False
         ctx = mp.get_context("spawn")
@@ -76,6 +94,8 @@ class LLMEngine:
         if not ids:
             raise ValueError("prompt is empty; give at least one token")
         vocab = self.config.hf_config.vocab_size
+        # numpy integers are token ids too; bools and floats are not.
+        ids = [int(t) if isinstance(t, Integral) and not isinstance(t, bool) else t for t in ids]
         bad = [t for t in ids if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < vocab]
         if bad:
             raise ValueError(f"token ids {bad[:5]} are outside the vocabulary [0, {vocab}); check the tokenizer matches the model")
@@ -89,6 +109,10 @@ class LLMEngine:
     def make_sequence(self, prompt, sampling_params: SamplingParams) -> Sequence:
         if not isinstance(sampling_params, SamplingParams):
             raise ValueError(f"sampling_params must be a SamplingParams, got {type(sampling_params).__name__}")
+        sampling_params.validate()  # a field may have been changed since the object was made
+        if sampling_params.stop and self.tokenizer is None:
+            raise ValueError(f"stop strings need a tokenizer, and {self.config.model} has no tokenizer files; "
+                             "drop stop or use a folder with tokenizer.json")
         seq = Sequence(self.encode(prompt), sampling_params)
         needed, pool = self.scheduler.blocks_needed(seq), self.config.num_kvcache_blocks
         if needed > pool:

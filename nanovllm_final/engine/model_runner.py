@@ -154,6 +154,9 @@ class ModelRunner:
                 dist.all_reduce(t, op=dist.ReduceOp.MIN)
                 num_blocks = int(t)
             config.num_kvcache_blocks = num_blocks
+        if config.num_kvcache_blocks < 1 and self.device.type == "cpu":
+            raise ValueError(f"cpu_kvcache_gib={config.cpu_kvcache_gib} holds no KV block of {block_bytes:,} bytes; "
+                             "raise cpu_kvcache_gib, lower kvcache_block_size, or set num_kvcache_blocks")
         if config.num_kvcache_blocks < 1:
             raise ValueError("no memory left for the KV cache; lower max_num_batched_tokens or raise gpu_memory_utilization")
         shape = (2, L, config.num_kvcache_blocks, bs, num_kv_heads, d)

@@ -21,7 +21,6 @@ class SequenceStatus(Enum):
 
 
 class Sequence:
-    block_size = 256  # set by the engine from its config
     counter = count()
 
     def __init__(self, token_ids: list[int], sampling_params: SamplingParams = SamplingParams()):
@@ -58,18 +57,6 @@ class Sequence:
     @property
     def completion_token_ids(self) -> list[int]:
         return self.token_ids[self.num_prompt_tokens:]
-
-    @property
-    def num_blocks(self) -> int:
-        return (self.num_tokens + self.block_size - 1) // self.block_size
-
-    @property
-    def last_block_num_tokens(self) -> int:
-        return self.num_tokens - (self.num_blocks - 1) * self.block_size
-
-    def block(self, i: int) -> list[int]:
-        """The token ids of the i-th block (the last one may be partial)."""
-        return self.token_ids[i * self.block_size:(i + 1) * self.block_size]
 
     @property
     def is_prefill(self) -> bool:

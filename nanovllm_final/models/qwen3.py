@@ -8,7 +8,7 @@
                    x = mlp(x)
 
 Qwen3 normalizes each head of q and k (qk_norm); Qwen2 has biases on q/k/v (attention_bias);
-Llama (SmolLM2) has neither. Tokens are one flat batch: input_ids (N,) at positions (N,),
+Llama (SmolLM2) has neither. A config may add biases on o_proj and on the MLP (config.py). Tokens are one flat batch: input_ids (N,) at positions (N,),
 hidden states (N, D); which sequence a token belongs to lives in the attention Context.
 
 `packed_modules_mapping` tells the loader that the checkpoint's q_proj/k_proj/v_proj go into
@@ -36,8 +36,8 @@ class Qwen3Attention(nn.Module):
         self.num_heads, self.num_kv_heads = self.qkv_proj.num_heads, self.qkv_proj.num_kv_heads  # this rank's
         self.head_dim = d
         self.q_size, self.kv_size = self.num_heads * d, self.num_kv_heads * d
-        self.o_proj = RowParallelLinear(config.num_attention_heads * d, D, bias=False)
-        self.rotary_emb = RotaryEmbedding(d, config.max_position_embeddings, config.rope_theta)
+        self.o_proj = RowParallelLinear(config.num_attention_heads * d, D, bias=config.o_proj_bias)
+        self.rotary_emb = RotaryEmbedding(d, config.max_position_embeddings, config.rope_theta, config.rope_scaling)
         self.attn = Attention(self.num_heads, d, d**-0.5, self.num_kv_heads)
         self.qk_norm = config.qk_norm
         if config.qk_norm:  # Qwen3: RMSNorm over each head of q and k keeps the logits tame
@@ -62,8 +62,8 @@ class Qwen3MLP(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         D, F = config.hidden_size, config.intermediate_size
-        self.gate_up_proj = MergedColumnParallelLinear(D, [F, F], bias=False)
-        self.down_proj = RowParallelLinear(F, D, bias=False)
+        self.gate_up_proj = MergedColumnParallelLinear(D, [F, F], bias=config.mlp_bias)
+        self.down_proj = RowParallelLinear(F, D, bias=config.mlp_bias)
         self.act_fn = SiluAndMul()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,13 @@ A checkpoint name like `model.layers.0.self_attn.k_proj.weight` either names a p
 or, through the model's `packed_modules_mapping`, a slice of a packed one
 (`...qkv_proj.weight`, shard "k"). Each parameter's `weight_loader` copies the tensor in, keeping
 only this tensor-parallel rank's share. Only safetensors: pickled .bin files can run code.
+
+Every tensor in the checkpoint is either loaded or refused: a tensor the model has no place for
+(a bias config.json does not enable, quantization scales, another architecture's layers) means
+the folder describes a different computation than the one this model would run, so loading
+stops with a ValueError that names the tensors rather than generating from part of the weights.
+Two kinds are skipped on purpose: `lm_head.weight` of a tied model (the embedding is the head)
+and precomputed rotary tables (`rotary_emb.inv_freq`), which RotaryEmbedding computes itself.
 """
 
 from pathlib import Path
@@ -25,7 +32,8 @@ def load_model(model: nn.Module, path) -> None:
         raise FileNotFoundError(f"no *.safetensors file in {path}; the engine loads safetensors weights only")
     packed = getattr(model, "packed_modules_mapping", {})
     params = dict(model.named_parameters())
-    loaded = set()
+    loaded, unused = set(), []
+    tied = getattr(getattr(model, "config", None), "tie_word_embeddings", False)
     for file in files:
         try:
             handle = safe_open(file, framework="pt", device="cpu")
@@ -40,14 +48,29 @@ def load_model(model: nn.Module, path) -> None:
                         break
                 param = params.get(target)
                 if param is None:
-                    continue  # e.g. lm_head.weight of a tied model, or rotary tables we compute
+                    if not (name.endswith("rotary_emb.inv_freq") or (tied and name == "lm_head.weight")):
+                        unused.append(name)
+                    continue
                 try:
                     tensor = handle.get_tensor(name)
                 except Exception as err:
                     raise ValueError(f"{file} is damaged: reading {name} failed ({err}); fetch the model folder again") from err
+                if not tensor.is_floating_point() or tensor.element_size() < 2:
+                    raise ValueError(f"{name} in {file} is stored as {tensor.dtype}: quantized checkpoints are not "
+                                     "supported; use the model's unquantized (bf16/fp16/fp32) folder")
                 loader = getattr(param, "weight_loader", default_weight_loader)
                 loader(param, tensor) if shard_id is None else loader(param, tensor, shard_id)
                 loaded.add((target, shard_id))
+    if unused:
+        quantized = [n for n in unused if n.endswith(("weight_scale_inv", "weight_scale", "input_scale", "qweight"))]
+        if quantized:
+            raise ValueError(f"{path} holds quantization scales ({quantized[:3]}): quantized checkpoints are not "
+                             "supported; use the model's unquantized (bf16/fp16/fp32) folder")
+        raise ValueError(
+            f"{path} holds {len(unused)} tensors this model has no place for, e.g. {unused[:3]}; config.json does "
+            "not describe these weights (a bias it does not enable, or another architecture): fix config.json "
+            "or use a folder whose config matches its weights"
+        )
     expected = {(n, None) for n in params}
     for ckpt_name, (packed_name, shard) in packed.items():
         for n in params:

@@ -53,7 +53,6 @@ def check_invariants(sched: Scheduler, scheduled, config):
 def run_engine(config, requests, arrivals):
     """Drive the scheduler like LLMEngine.step does; requests arrive at the given steps."""
     sched = Scheduler(config)
-    Sequence.block_size = config.kvcache_block_size
     kv = {}  # slot -> the prefix (as a tuple) whose last token's K/V sits there
     seqs, pending, step = [], sorted(zip(arrivals, range(len(requests)))), 0
     while pending or not sched.is_finished():
@@ -122,14 +121,13 @@ def test_scheduler_serves_everyone_correctly_and_frees_everything(workload):
 )
 def test_block_manager_shares_only_identical_prefixes(block_size, num_blocks, ops):
     """Allocate (True) or free the oldest (False); tokens from a tiny alphabet make hits common."""
-    Sequence.block_size = block_size
     bm, live = BlockManager(num_blocks, block_size), []
     for allocate, tokens in ops:
         if allocate and bm.can_allocate(seq := Sequence(tokens)):
             bm.allocate(seq)
             assert seq.num_cached_tokens < seq.num_tokens  # never a hit on the last token
             for i, block_id in enumerate(seq.block_table[:seq.num_cached_tokens // block_size]):
-                assert bm.blocks[block_id].token_ids == seq.block(i)
+                assert bm.blocks[block_id].token_ids == bm.block_tokens(seq, i)
             seq.num_cached_tokens = seq.num_tokens  # as if computed
             bm.cache_blocks(seq)
             live.append(seq)
