@@ -1,9 +1,11 @@
 """The course site: `mkdocs build --strict` passes, chapter pages include the real source, their
-diagrams and their quiz, and the vendored JavaScript that makes it all work offline stays small."""
+diagrams, quiz and interactive visual (drawn and clicked in headless Chromium), and the vendored
+JavaScript that makes it all work offline stays small."""
 
 import ast
 import html
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -144,3 +146,148 @@ def test_include_by_name_follows_the_source():
     assert hooks._resolve_symbols(untouched, _Page) == untouched
     with pytest.raises(Exception, match="no function or class 'rms_normm'"):
         hooks._resolve_symbols('--8<-- "chapters/01/layers.py:rms_normm"', _Page)
+
+
+# --- the interactive visuals, drawn and clicked in headless Chromium ---------------------------
+
+def _visual_names(site: Path, chapter: str) -> list[str]:
+    return re.findall(r'<div class="visual" id="visual-([\w-]+)"', page(site, chapter))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTER_PAGES)
+def test_chapter_page_embeds_its_visual(site, chapter):
+    names = _visual_names(site, chapter)
+    assert names == [f"ch{chapter}"], f"chapter {chapter} should embed one visual, <!-- visual: ch{chapter} -->"
+    body = page(site, chapter)
+    assert "javascripts/visuals/core.js" in body and f"javascripts/visuals/ch{chapter}.js" in body
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    """Chromium on the built site, served over HTTP as `make docs` serves it."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from course.headless import Chromium, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium to draw the visuals in (Debian: apt-get install chromium)")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(site)))
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Chromium(width=1280, height=900) as chromium:  # a laptop's screen
+            chromium.base = f"http://127.0.0.1:{server.server_address[1]}"
+            yield chromium
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def open_visual(browser, chapter: str) -> str:
+    """Load the chapter page; return the visual's selector once it has drawn, without errors."""
+    browser.console.clear()
+    browser.open(f"{browser.base}/chapters/{chapter}/")
+    root = f"#visual-ch{chapter}"
+    state = browser.js(f"""(() => {{ const el = document.querySelector('{root}');
+        return el && {{mounted: el.dataset.mounted, error: !!el.querySelector('.visual__error'),
+                       fallback: !!el.querySelector('.visual__fallback'), height: el.offsetHeight}}; }})()""")
+    assert state and state["mounted"] == "1" and not state["error"] and not state["fallback"], state
+    assert state["height"] > 200, f"the visual is only {state['height']} px high"
+    errors = [m for m in browser.console if m.startswith("exception")]
+    assert not errors, errors
+    return root
+
+
+def text(browser, selector: str) -> str:
+    return browser.js(f"document.querySelector({selector!r}).textContent")
+
+
+def click(browser, selector: str, times: int = 1) -> None:
+    browser.js(f"for (let i = 0; i < {times}; i++) document.querySelector({selector!r}).click()")
+
+
+def move_slider(browser, selector: str, value) -> None:
+    browser.js(f"""(() => {{ const el = document.querySelector({selector!r}); el.value = {json.dumps(str(value))};
+        el.dispatchEvent(new Event('input', {{bubbles: true}})); }})()""")
+
+
+def keep_screenshot(browser, root: str, name: str) -> None:
+    """$VISUAL_SCREENSHOTS=DIR keeps a PNG of each visual there, to look at."""
+    folder = os.environ.get("VISUAL_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        browser.screenshot(Path(folder) / f"{name}.png", root)
+
+
+@pytest.mark.slow
+def test_chapter_1_visual_steps_through_the_generation(browser):
+    root = open_visual(browser, "01")
+    data = json.loads((DOCS / "assets" / "visuals" / "ch01.json").read_text(encoding="utf-8"))
+    assert text(browser, f"{root} [data-figure=step]") == "step 1 of 20"
+    assert text(browser, f"{root} [data-figure=positions]") == "5"
+    bars = f"Array.from(document.querySelectorAll('{root} rect[data-token]'), r => [r.dataset.token, +r.getAttribute('width')])"
+    first = browser.js(bars)
+    assert [t for t, _ in first] == [t for t, _ in data["steps"][0]["top"]]
+    assert first[0][1] > 10 * first[1][1]  # " Paris" at 77% dwarfs " the" at 6.5%
+    keep_screenshot(browser, root, "ch01-step1")
+    click(browser, f"{root} [data-action=next]", 3)
+    assert text(browser, f"{root} [data-figure=step]") == "step 4 of 20"
+    assert text(browser, f"{root} [data-figure=positions]") == "8"
+    assert text(browser, f"{root} [data-figure=total]") == str(5 + 6 + 7 + 8)
+    assert [t for t, _ in browser.js(bars)] == [t for t, _ in data["steps"][3]["top"]]
+    click(browser, f"{root} [data-action=next]", 30)  # stops at the last step
+    assert text(browser, f"{root} [data-figure=step]") == "step 20 of 20"
+    assert text(browser, f"{root} [data-figure=total]") == "290"  # the page's count
+    keep_screenshot(browser, root, "ch01-step20")
+
+
+@pytest.mark.slow
+def test_chapter_2_visual_follows_the_model_and_the_length(browser):
+    root = open_visual(browser, "02")
+    assert "= 23,040 bytes" in text(browser, f"{root} [data-figure=formula]")
+    assert text(browser, f"{root} [data-figure=seq-bytes]") == "22.5 MiB"  # 1,024 tokens
+    keep_screenshot(browser, root, "ch02-smollm2")
+    click(browser, f"{root} button[data-value='Qwen3-0.6B']")
+    assert "= 114,688 bytes (112 KiB)" in text(browser, f"{root} [data-figure=formula]")
+    lengths = browser.js(f"+document.querySelector('{root} input[name=length]').max")
+    move_slider(browser, f"{root} input[name=length]", lengths)  # the longest context, 40,960 tokens
+    assert text(browser, f"{root} [data-figure=positions]") == "40,960"
+    assert text(browser, f"{root} [data-figure=seq-bytes]") == "4.38 GiB"  # the page's 4.375 GiB
+    move_slider(browser, f"{root} input[name=length]", 0)
+    assert text(browser, f"{root} [data-figure=positions]") == "1"
+    assert text(browser, f"{root} [data-figure=ratio]") == "1×"  # one token: nothing to save yet
+    click(browser, f"{root} button[data-value='Llama-3.1-8B']")
+    assert "(128 KiB)" in text(browser, f"{root} [data-figure=formula]")
+    keep_screenshot(browser, root, "ch02-llama")
+
+
+@pytest.mark.slow
+def test_chapter_3_visual_takes_and_frees_blocks(browser):
+    root = open_visual(browser, "03")
+    data = json.loads((DOCS / "assets" / "visuals" / "ch03.json").read_text(encoding="utf-8"))
+    tables = f"Object.fromEntries(Array.from(document.querySelectorAll('{root} tr[data-seq]'), r => [r.dataset.seq, r.querySelector('.visual__table').textContent]))"
+    expected = {k: f"[{', '.join(map(str, v))}]" for k, v in data["example_states"][-1]["tables"].items()}
+    assert browser.js(tables) == expected  # opens on the example, as ch03.BlockManager ran it
+    keep_screenshot(browser, root, "ch03-example")
+    free = data["example_states"][-1]["free"]
+    click(browser, f"{root} [data-action=add]")  # a 6-token prompt: two blocks from the left of the free list
+    assert browser.js(tables)["4"] == f"[{free[0]}, {free[1]}]"
+    click(browser, f"{root} tr[data-seq='0'] button[title='deallocate']")
+    assert "0" not in browser.js(tables)
+    assert text(browser, f"{root} .visual__log").startswith("Sequence A finished: blocks 6, 1, 0")
+    used = lambda: text(browser, f"{root} [data-figure=used]")  # noqa: E731
+    assert used() == f"{16 - len(free) + 2 - 3} / 16"
+    for _ in range(20):  # fill the pool until an add is refused
+        click(browser, f"{root} [data-action=add]")
+    assert browser.js(f"document.querySelector('{root} .visual__log').classList.contains('visual__log--refused')")
+    assert "Refused" in text(browser, f"{root} .visual__log")
+    click(browser, f"{root} [data-action=reset]")
+    assert used() == "0 / 16"
+    keep_screenshot(browser, root, "ch03-after-clicks")

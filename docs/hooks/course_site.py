@@ -7,6 +7,9 @@ in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quiz
   `Class.method`): the name is turned into the line range snippets needs, at build time, so an
   included excerpt follows the source when lines move, and a renamed function fails the build.
   Plain snippets (`--8<-- "chapters/01/model.py"`, line ranges, section markers) work as usual.
+- `<!-- visual: ch03 -->` becomes chapter 3's interactive visual: a div carrying the numbers of
+  docs/assets/visuals/ch03.json (written by `python -m course.visual_data`), drawn in the
+  browser by docs/javascripts/visuals/ch03.js on top of core.js (loaded once per page).
 - `<!-- notebook: NN -->` becomes a link to the rendered notebooks/NN_*.ipynb, or the file's name
   while the notebook does not exist yet. Notebooks live in notebooks/ at the repo root and are
   added to the site here (never executed: outputs are stripped in git).
@@ -14,6 +17,8 @@ in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quiz
 
 import ast
 import glob
+import html as html_lib
+import json
 import posixpath
 import re
 import sys
@@ -24,6 +29,7 @@ import markdown as markdown_lib
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
+from mkdocs.utils import get_relative_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # the quizzes package, when the repo is not pip-installed
@@ -33,6 +39,7 @@ from quizzes.core import QuizError, load_quiz  # noqa: E402
 from quizzes.html import render as render_quiz  # noqa: E402
 
 QUIZ = re.compile(r"<!--\s*quiz:\s*(\d+)\s*-->")
+VISUAL = re.compile(r"<!--\s*visual:\s*([a-z0-9-]+)\s*-->")
 NOTEBOOK = re.compile(r"<!--\s*notebook:\s*(\d+)\s*-->")
 SNIPPET = re.compile(r"""^(?P<lead>[ \t]*--8<--[ \t]+)(?P<q>["'])(?P<path>[^"':]+\.py):(?P<name>[A-Za-z_][\w.]*)(?P=q)[ \t]*$""", re.M)
 
@@ -116,7 +123,32 @@ def on_page_markdown(markdown, page, config, files):
     return _notebook_links(_resolve_symbols(markdown, page), page)
 
 
+def _visuals(html: str, page) -> str:
+    """Each visual marker -> the div its chapter's script draws into, the data inline (in an
+    attribute, so that the search index does not take in the numbers), then the scripts."""
+    docs = REPO_ROOT / "docs"
+    loaded_core = False
+
+    def replace(m):
+        nonlocal loaded_core
+        name = m[1]
+        data, script = docs / "assets" / "visuals" / f"{name}.json", docs / "javascripts" / "visuals" / f"{name}.js"
+        for path, fix in ((data, f"run `python -m course.visual_data {name}`"), (script, "write it")):
+            if not path.is_file():
+                raise PluginError(f"{page.file.src_uri}: visual '{name}' needs {path.relative_to(REPO_ROOT)}; {fix}")
+        text = json.dumps(json.loads(data.read_text(encoding="utf-8")), separators=(",", ":"), ensure_ascii=False)
+        scripts = [] if loaded_core else ["javascripts/visuals/core.js"]
+        loaded_core = True
+        tags = "".join(f'<script src="{get_relative_url(src, page.url)}"></script>'
+                       for src in scripts + [f"javascripts/visuals/{name}.js"])
+        return (f'<div class="visual" id="visual-{name}" data-visual="{name}" data-json="{html_lib.escape(text)}">'
+                '<p class="visual__fallback">This interactive picture needs JavaScript.</p></div>' + tags)
+
+    return VISUAL.sub(replace, html)
+
+
 def on_page_content(html, page, config, files):
+    html = _visuals(html, page)
     if not QUIZ.search(html):
         return html
     md = markdown_lib.Markdown(extensions=config.markdown_extensions, extension_configs=config.mdx_configs)

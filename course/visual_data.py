@@ -1,0 +1,285 @@
+"""The numbers behind the course site's interactive visuals: docs/assets/visuals/chNN.json.
+
+Each chapter page draws one visual (docs/javascripts/visuals/chNN.js). What it shows is computed
+here from the chapter's own code, never typed in by hand:
+
+    ch01  a real greedy generation of SmolLM2 through ch01.LLM: each step's top-10 next tokens
+          and the tokens each forward pass processed (needs models/smollm2-135m-instruct)
+    ch02  three models' numbers read by ch01.ModelConfig from their config.json values, and
+          their weight counts from ch01's CausalLM built on the meta device (no weights loaded)
+    ch03  a pool size and an example run of ch03.BlockManager (the JS replays the same rules;
+          tests/test_visuals.py checks that it matches this Python, operation by operation)
+    ch04  the simulation's settings and an example schedule from the same rules
+
+    python -m course.visual_data              # write every file
+    python -m course.visual_data ch02 ch03    # only these
+    python -m course.visual_data --check      # exit 1 if a committed file differs from a fresh one
+"""
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from course.paths import DEFAULT_MODEL_DIR, REPO_ROOT
+
+OUT_DIR = REPO_ROOT / "docs" / "assets" / "visuals"
+SMOLLM2 = DEFAULT_MODEL_DIR
+
+
+# --- chapter 1: one real generation, step by step ------------------------------------------------
+
+CH01_PROMPT = "The capital of France is"  # the page's "Why it matters" run: 5 prompt tokens, 20 new
+CH01_MAX_TOKENS = 20
+CH01_TOP_K = 10
+
+
+def layer_weights(config) -> dict:
+    """Weight counts of ch01's CausalLM for `config`, built on the meta device (shapes only)."""
+    import torch
+
+    from ch01.model import CausalLM
+
+    with torch.device("meta"):
+        model = CausalLM(config)
+    per_position = sum(p.numel() for n, p in model.named_parameters() if ".layers." in n and p.dim() == 2)
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),  # a tied LM head counts once
+        "layer_matmul_weights": per_position,  # each costs 2 FLOPs (multiply, add) per token position
+        "lm_head_weights": model.lm_head.weight.numel(),  # run once per pass, on the last position
+    }
+
+
+def ch01_data(model_path: Path = SMOLLM2) -> dict:
+    import torch
+
+    from ch01 import LLM, SamplingParams
+
+    if not (model_path / "config.json").is_file():
+        raise FileNotFoundError(f"{model_path} has no config.json; run `make model` first")
+    torch.manual_seed(0)
+    llm = LLM(model_path)
+    passes, step_logits = [], []  # tokens processed by each forward pass; the logits each pass picked from
+    forward, compute_logits = llm.model.forward, llm.model.compute_logits
+
+    def counting_forward(input_ids, positions):
+        passes.append(len(input_ids))
+        return forward(input_ids, positions)
+
+    def recording_logits(hidden):
+        logits = compute_logits(hidden)
+        step_logits.append(logits[-1].float())
+        return logits
+
+    llm.model.forward, llm.model.compute_logits = counting_forward, recording_logits
+    params = SamplingParams(temperature=0, max_tokens=CH01_MAX_TOKENS, ignore_eos=True)
+    out = llm.generate(CH01_PROMPT, params)[0]
+    decode = lambda i: llm.tokenizer.decode([i])  # noqa: E731
+    steps = []
+    for positions, logits, chosen in zip(passes, step_logits, out["token_ids"], strict=True):
+        probs = torch.softmax(logits, dim=-1)
+        top = torch.topk(probs, CH01_TOP_K)
+        steps.append({
+            "positions": positions,
+            "chosen": decode(chosen),
+            "top": [[decode(i), round(p, 4)] for p, i in zip(top.values.tolist(), top.indices.tolist())],
+        })
+    weights = layer_weights(llm.config)
+    c = llm.config
+    return {
+        "model": "SmolLM2-135M-Instruct",
+        "prompt": CH01_PROMPT,
+        "prompt_tokens": [decode(i) for i in llm.encode_prompt(CH01_PROMPT)],
+        "sampling": "greedy (temperature 0), 20 new tokens, ignore_eos",
+        "steps": steps,
+        # FLOPs of one pass over T positions: T * 2 * layer weights + 2 * LM head weights
+        # + attention's scores and weighted sum, 4 * layers * heads * head_dim per (query, key) pair.
+        "flops_per_position": 2 * weights["layer_matmul_weights"],
+        "flops_lm_head": 2 * weights["lm_head_weights"],
+        "flops_attention_per_pair": 4 * c.num_hidden_layers * c.num_attention_heads * c.head_dim,
+    }
+
+
+# --- chapter 2: what the cache costs and saves, for three models ----------------------------------
+
+# The fields of each model's config.json that the numbers need, copied from the files published
+# with the weights. SmolLM2's is the course's own model folder (checked against it by a test).
+# Llama 3.1's rope_scaling ("llama3", factor 8) is left out: ch01 does not implement it, and it
+# changes no size.
+CH02_MODELS = {
+    "SmolLM2-135M": {
+        "source": "HuggingFaceTB/SmolLM2-135M-Instruct, config.json (models/smollm2-135m-instruct)",
+        "config": {
+            "architectures": ["LlamaForCausalLM"], "vocab_size": 49152, "hidden_size": 576,
+            "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+            "num_key_value_heads": 3, "head_dim": 64, "max_position_embeddings": 8192,
+            "tie_word_embeddings": True, "eos_token_id": 2,
+        },
+    },
+    "Qwen3-0.6B": {
+        "source": "Qwen/Qwen3-0.6B, config.json",
+        "config": {
+            "architectures": ["Qwen3ForCausalLM"], "vocab_size": 151936, "hidden_size": 1024,
+            "intermediate_size": 3072, "num_hidden_layers": 28, "num_attention_heads": 16,
+            "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 40960,
+            "tie_word_embeddings": True, "eos_token_id": 151645,
+        },
+    },
+    "Llama-3.1-8B": {
+        "source": "meta-llama/Llama-3.1-8B-Instruct, config.json (head_dim = hidden_size / heads)",
+        "config": {
+            "architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 4096,
+            "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "eos_token_id": [128001, 128008, 128009],
+        },
+    },
+}
+
+
+def ch02_data() -> dict:
+    from ch01.config import ModelConfig
+
+    models = []
+    for name, entry in CH02_MODELS.items():
+        c = ModelConfig.from_dict(entry["config"])
+        weights = layer_weights(c)
+        models.append({
+            "name": name,
+            "source": entry["source"],
+            "layers": c.num_hidden_layers,
+            "heads": c.num_attention_heads,
+            "kv_heads": c.num_key_value_heads,
+            "head_dim": c.head_dim,
+            "max_len": c.max_position_embeddings,
+            "kv_bytes_per_token": c.kv_bytes_per_token,  # bf16, ch01.ModelConfig's own formula
+            "weight_bytes": 2 * weights["parameters"],  # bf16
+            "parameters": weights["parameters"],
+            "flops_per_position": 2 * weights["layer_matmul_weights"],
+            "flops_lm_head": 2 * weights["lm_head_weights"],
+            "flops_attention_per_pair": 4 * c.num_hidden_layers * c.num_attention_heads * c.head_dim,
+        })
+    return {"dtype": "bf16", "models": models}
+
+
+# --- chapter 3: the block pool ---------------------------------------------------------------------
+
+CH03_NUM_BLOCKS, CH03_BLOCK_SIZE = 16, 4  # small enough to draw every slot
+
+
+def run_block_ops(ops: list, num_blocks: int, block_size: int) -> list[dict]:
+    """Run operations through ch03.BlockManager, as ch03.LLM uses it, and record the pool after each:
+
+        ["add", prompt_len]  a new sequence; its prefill allocates (refused when can_allocate is False)
+        ["grow", i]          sequence i gets one more token, then may_append (refused when can_append is False)
+        ["finish", i]        sequence i is done: deallocate
+
+    i counts the adds in order, a refused one included. The JS (docs/javascripts/visuals/ch03.js)
+    applies the same operations to the same rules; tests/test_visuals.py compares the two."""
+    from ch03.block_manager import BlockManager
+    from ch03.sequence import Sequence
+
+    bm = BlockManager(num_blocks, block_size)
+    seqs, live, states = [], set(), []
+    for op in ops:
+        ok = True
+        if op[0] == "add":
+            seq = Sequence([0] * op[1])
+            seqs.append(seq)  # numbered even when refused, so that i means the same in every run
+            ok = bm.can_allocate(seq)
+            if ok:
+                bm.allocate(seq)
+                live.add(len(seqs) - 1)
+        elif op[0] == "grow":
+            if op[1] not in live:
+                raise ValueError(f"{op}: sequence {op[1]} is not live")
+            seq = seqs[op[1]]
+            seq.append_token(0)
+            ok = bm.can_append(seq)
+            if ok:
+                bm.may_append(seq)
+            else:
+                seq.token_ids.pop()  # refused: the token is not kept (the engine would wait or preempt)
+                seq.num_tokens -= 1
+        elif op[0] == "finish":
+            if op[1] not in live:
+                raise ValueError(f"{op}: sequence {op[1]} is not live")
+            bm.deallocate(seqs[op[1]])
+            live.discard(op[1])
+        else:
+            raise ValueError(f"unknown operation {op!r}; use add, grow or finish")
+        states.append({
+            "ok": ok,
+            "free": list(bm.free_block_ids),
+            "tables": {str(i): list(seqs[i].block_table) for i in sorted(live)},
+            "tokens": {str(i): seqs[i].num_tokens for i in sorted(live)},
+        })
+    return states
+
+
+def random_block_ops(n: int, seed: int, num_blocks: int, block_size: int, max_prompt: int = 10) -> list:
+    """A random script of n operations that only grows and finishes sequences still live."""
+    rng = random.Random(seed)
+    ops, live = [], []
+    for _ in range(n):
+        kind = rng.choices(["add", "grow", "finish"], weights=[2, 6, 1])[0] if live else "add"
+        ops.append(["add", rng.randint(1, max_prompt)] if kind == "add" else [kind, rng.choice(live)])
+        live = [int(i) for i in run_block_ops(ops, num_blocks, block_size)[-1]["tables"]]
+    return ops
+
+
+# The example the visual opens on. A grows into a third block that is not next to its first two;
+# B finishes and its block goes to the far end of the free list; D takes the next free blocks.
+CH03_EXAMPLE = [["add", 6], ["add", 3], ["add", 9], ["grow", 0], ["grow", 0], ["grow", 0],
+                ["grow", 1], ["finish", 1], ["add", 5], ["grow", 2]]
+CH03_EXAMPLE_NOTE = ("An example: A grew into block 6, away from its blocks 0 and 1; B finished and its "
+                     "block 2 went to the end of the free list; D then took blocks 7 and 8.")
+
+
+def ch03_data() -> dict:
+    return {
+        "num_blocks": CH03_NUM_BLOCKS,
+        "block_size": CH03_BLOCK_SIZE,
+        "example": CH03_EXAMPLE,
+        "example_note": CH03_EXAMPLE_NOTE,
+        "example_states": run_block_ops(CH03_EXAMPLE, CH03_NUM_BLOCKS, CH03_BLOCK_SIZE),
+    }
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data}
+
+
+def dumps(data: dict) -> str:
+    """One canonical text per data, so that a regenerated file compares equal byte for byte."""
+    return json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"which visuals (default: all of {', '.join(BUILDERS)})")
+    parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BUILDERS]
+    if unknown:
+        parser.error(f"unknown visual {unknown}; choose from {', '.join(BUILDERS)}")
+    stale = []
+    for name in args.names or BUILDERS:
+        text = dumps(BUILDERS[name]())
+        path = OUT_DIR / f"{name}.json"
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(path)
+        else:
+            OUT_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(REPO_ROOT)} ({len(text):,} bytes)")
+    for path in stale:
+        print(f"{path.relative_to(REPO_ROOT)} differs from a fresh run; run `python -m course.visual_data`", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The data of the site's interactive visuals comes from the chapters' code, and the JavaScript
+that replays a chapter's rules agrees with the Python. (tests/test_site.py drives the drawn
+visuals in headless Chromium.)"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from course import visual_data
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VISUALS_JS = REPO_ROOT / "docs" / "javascripts" / "visuals"
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def committed(name: str) -> dict:
+    return json.loads((visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def run_node(script: str):
+    proc = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", ["ch02", "ch03"])
+def test_committed_data_is_what_the_script_writes(name):
+    fresh = visual_data.dumps(visual_data.BUILDERS[name]())
+    assert (visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8") == fresh, (
+        f"docs/assets/visuals/{name}.json is stale; run `python -m course.visual_data {name}`")
+
+
+def test_every_visual_has_data_and_a_script():
+    for name in visual_data.BUILDERS:
+        assert (visual_data.OUT_DIR / f"{name}.json").is_file(), name
+        assert (VISUALS_JS / f"{name}.js").is_file(), name
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_chapter_1_data_is_a_fresh_generation():
+    """Greedy tokens are exact; probabilities may move in the last digit between CPUs."""
+    if not (visual_data.SMOLLM2 / "config.json").is_file():
+        pytest.skip("the SmolLM2 folder is missing; run `make model`")
+    fresh, old = visual_data.ch01_data(), committed("ch01")
+    assert [s["chosen"] for s in fresh["steps"]] == [s["chosen"] for s in old["steps"]]
+    assert [s["positions"] for s in old["steps"]] == list(range(5, 25))  # one pass over the whole sequence per token
+    for new_step, old_step in zip(fresh["steps"], old["steps"]):
+        assert [t for t, _ in new_step["top"][:3]] == [t for t, _ in old_step["top"][:3]]
+        for (_, p), (_, q) in zip(new_step["top"], old_step["top"]):
+            assert p == pytest.approx(q, abs=2e-3)
+    assert {k: v for k, v in fresh.items() if k != "steps"} == {k: v for k, v in old.items() if k != "steps"}
+    assert old["steps"][0]["top"][0] == [" Paris", pytest.approx(0.773, abs=2e-3)]  # the page's table
+
+
+@pytest.mark.model
+def test_chapter_2_smollm2_numbers_are_the_model_folders():
+    path = visual_data.SMOLLM2 / "config.json"
+    if not path.is_file():
+        pytest.skip("the SmolLM2 folder is missing; run `make model`")
+    folder = json.loads(path.read_text(encoding="utf-8"))
+    stated = visual_data.CH02_MODELS["SmolLM2-135M"]["config"]
+    assert {k: folder[k] for k in stated} == stated
+
+
+def test_chapter_2_numbers_are_the_chapters():
+    models = {m["name"]: m for m in committed("ch02")["models"]}
+    assert models["Qwen3-0.6B"]["kv_bytes_per_token"] == 112 * 1024  # the page's 112 KiB
+    assert models["SmolLM2-135M"]["kv_bytes_per_token"] == 23_040
+    assert models["Llama-3.1-8B"]["kv_bytes_per_token"] == 128 * 1024
+    assert models["SmolLM2-135M"]["flops_per_position"] == 2 * 30 * 3_538_944  # chapter 1's count
+    assert 8.0e9 < models["Llama-3.1-8B"]["parameters"] < 8.1e9
+
+
+@pytest.mark.slow
+def test_chapter_2_step_rule_is_what_the_engines_run(tiny_qwen3_dir):
+    """The visual says a step at length T runs T positions without the cache and 1 with it:
+    count what ch01's and ch02's engines actually run."""
+    import ch01
+    import ch02
+    from ch01 import SamplingParams
+
+    def passes(llm):
+        seen, forward = [], llm.model.forward
+        llm.model.forward = lambda ids, pos: seen.append(len(ids)) or forward(ids, pos)
+        llm.generate(list(range(3, 10)), SamplingParams(temperature=0, max_tokens=6, ignore_eos=True))
+        return seen
+
+    assert passes(ch01.LLM(tiny_qwen3_dir)) == [7, 8, 9, 10, 11, 12]
+    assert passes(ch02.LLM(tiny_qwen3_dir, max_num_seqs=1, max_model_len=64)) == [7, 1, 1, 1, 1, 1]
+
+
+@needs_node
+def test_chapter_2_step_flops_in_js():
+    m = committed("ch02")["models"][0]
+    out = run_node(f"const {{stepFlops}} = require({json.dumps(str(VISUALS_JS / 'ch02.js'))});"
+                   f"const m = {json.dumps(m)}; console.log(JSON.stringify([stepFlops(m, 512, false), stepFlops(m, 512, true)]));")
+    assert out == [512 * m["flops_per_position"] + m["flops_lm_head"] + m["flops_attention_per_pair"] * 512 * 512,
+                   m["flops_per_position"] + m["flops_lm_head"] + m["flops_attention_per_pair"] * 512]
+
+
+@needs_node
+@pytest.mark.parametrize(("num_blocks", "block_size", "seed"), [(16, 4, 0), (16, 4, 1), (7, 3, 2), (5, 16, 3), (40, 1, 4)])
+def test_chapter_3_js_pool_follows_block_manager(num_blocks, block_size, seed):
+    """The same random adds, grows and finishes through ch03.BlockManager and through ch03.js:
+    the free list (in order), every block table and token count agree after each operation,
+    refusals included."""
+    ops = visual_data.random_block_ops(150, seed, num_blocks, block_size, max_prompt=3 * block_size)
+    python = visual_data.run_block_ops(ops, num_blocks, block_size)
+    assert any(not s["ok"] for s in python) or num_blocks >= 40, "the script should fill the pool at least once"
+    js = run_node(f"const {{runOps}} = require({json.dumps(str(VISUALS_JS / 'ch03.js'))});"
+                  f"console.log(JSON.stringify(runOps({json.dumps(ops)}, {num_blocks}, {block_size})));")
+    for i, (p, j) in enumerate(zip(python, js, strict=True)):
+        assert p == j, f"after operation {i} {ops[i]}: Python {p}, JS {j}"
+
+
+@needs_node
+def test_chapter_3_example_is_block_managers():
+    data = committed("ch03")
+    assert data["example_states"] == visual_data.run_block_ops(data["example"], data["num_blocks"], data["block_size"])
+    js = run_node(f"const {{runOps}} = require({json.dumps(str(VISUALS_JS / 'ch03.js'))});"
+                  f"console.log(JSON.stringify(runOps({json.dumps(data['example'])}, {data['num_blocks']}, {data['block_size']})));")
+    assert js == data["example_states"]
