@@ -157,6 +157,8 @@ def _visual_names(site: Path, chapter: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTER_PAGES)
 def test_chapter_page_embeds_its_visual(site, chapter):
+    if not (DOCS / "javascripts" / "visuals" / f"ch{chapter}.js").is_file():
+        pytest.skip(f"chapter {chapter} has no interactive visual yet (docs/javascripts/visuals/ch{chapter}.js)")
     names = _visual_names(site, chapter)
     assert names == [f"ch{chapter}"], f"chapter {chapter} should embed one visual, <!-- visual: ch{chapter} -->"
     body = page(site, chapter)
