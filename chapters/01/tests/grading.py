@@ -23,6 +23,12 @@ def rms_norm_without_weight(x, weight, eps):
     return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
+def rms_norm_without_float32(x, weight, eps):
+    # right in float32, but a 16-bit x is squared in 16 bits: float16 overflows past 65,504
+    # (|x| > 256) and the norm comes out 0; bfloat16 keeps 8 bits of mantissa for the sum
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * weight
+
+
 def rms_norm_std_instead_of_rms(x, weight, eps):  # subtracts the mean: that is LayerNorm's job
     x32 = x.float()
     return ((x32 - x32.mean(-1, keepdim=True)) * torch.rsqrt(x32.var(-1, keepdim=True, unbiased=False) + eps)).to(x.dtype) * weight
@@ -106,7 +112,7 @@ def generate_returns_prompt_too(model, prompt_ids, params, eos_token_ids=(), gen
 
 
 PLANTED = {
-    "rms_norm": [rms_norm_without_eps, rms_norm_without_weight, rms_norm_std_instead_of_rms],
+    "rms_norm": [rms_norm_without_eps, rms_norm_without_weight, rms_norm_std_instead_of_rms, rms_norm_without_float32],
     "apply_rope": [apply_rope_interleaved, apply_rope_wrong_sign],
     "causal_attention": [attention_wrong_grouping, attention_without_mask, attention_cannot_see_itself],
     "generate": [

@@ -26,6 +26,24 @@ def test_rms_norm_values(solution, scale, eps):
 
 
 @pytest.mark.exercise("rms_norm")
+def test_rms_norm_in_float16(solution):
+    """A model run in 16-bit floats: its residual stream holds values in the hundreds, whose
+    squares overflow float16 (largest 65,504). Only a norm computed in float32 survives."""
+    torch.manual_seed(0)
+    x = (300 * torch.randn(4, 64)).half()  # (T, D)
+    w = (1 + 0.5 * torch.randn(64)).half()
+    out = solution(x, w, 1e-6)
+    assert out.dtype == torch.float16, f"rms_norm should return x's dtype, float16; it returned {out.dtype}"
+    expected = grading.REFERENCE["rms_norm"](x, w, 1e-6)
+    survived = bool(torch.isfinite(out).all() and out.abs().amax() > 0.1)
+    assert survived, (
+        f"a float16 x around 300 came out as {out[0, :4].tolist()}..., expected {expected[0, :4].tolist()}...: "
+        "x squared overflows float16; compute the norm in float32 (x.float()) and cast back"
+    )
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.exercise("rms_norm")
 def test_rms_norm_in_the_model(solution, tiny_model_dir, monkeypatch):
     monkeypatch.setattr(layers, "rms_norm", solution)
     llm = ch01.LLM(tiny_model_dir)

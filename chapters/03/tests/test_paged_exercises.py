@@ -72,8 +72,22 @@ def test_may_append_at_the_boundary(solution):
 
 @pytest.mark.exercise("may_append")
 def test_may_append_in_the_engine(solution, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr(block_manager.BlockManager, "may_append", solution)
+    """Right tokens, and after every call just enough blocks: a block taken one token early
+    still gives the right tokens, but holds a block nobody writes to."""
+    calls = []
+
+    def checked(self, seq):
+        solution(self, seq)
+        needed = -(-seq.num_tokens // self.block_size)  # blocks for the tokens stored after this step
+        calls.append((seq.num_tokens, len(seq.block_table), needed))
+
+    monkeypatch.setattr(block_manager.BlockManager, "may_append", checked)
     assert_engine_matches_transformers(tiny_model_dir, num_kvcache_blocks=20)
+    wrong = [(n, held, needed) for n, held, needed in calls if held != needed]
+    assert not wrong, (
+        "with blocks of 4 slots, a sequence of {} tokens (its newest about to be stored) held {} blocks "
+        "after may_append; it needs {}".format(*wrong[0])
+    )
 
 
 # --- 3.3 deallocate -----------------------------------------------------------------------------
