@@ -247,9 +247,77 @@ def ch03_data() -> dict:
     }
 
 
+# --- chapter 4: static against continuous batching ------------------------------------------------
+
+# The engine the visual simulates: small enough to draw every step of every request.
+CH04_ENGINE = {"max_num_seqs": 4, "max_num_batched_tokens": 64, "kvcache_block_size": 4, "num_kvcache_blocks": 40}
+CH04_WORKLOAD = {"num_requests": 12, "prompt_min": 4, "prompt_max": 12, "output_mean": 12}
+
+
+def run_schedule(requests: list, static: bool, max_num_seqs: int, max_num_batched_tokens: int,
+                 kvcache_block_size: int, num_kvcache_blocks: int, max_steps: int = 5000) -> list[dict]:
+    """Run chapter 4's Scheduler (or StaticScheduler) with no model: requests are
+    [arrival step, prompt length, output length]; each step, the arrived ones are added, the
+    scheduler picks a batch, and every sequence of it gets a token (never EOS). Returns one record
+    per step: "prefill", "decode" or "idle", the batch, and the running and waiting queues after it,
+    all as request indices. docs/javascripts/visuals/ch04.js replays the same rules."""
+    from types import SimpleNamespace
+
+    from ch01.sampling_params import SamplingParams
+    from ch03.block_manager import BlockManager
+    from ch04.scheduler import Scheduler, StaticScheduler
+    from ch04.sequence import Sequence
+
+    config = SimpleNamespace(max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, eos=())
+    scheduler = (StaticScheduler if static else Scheduler)(config, BlockManager(num_kvcache_blocks, kvcache_block_size))
+    seqs = [Sequence([0] * prompt, SamplingParams(max_tokens=output, ignore_eos=True)) for _, prompt, output in requests]
+    index = {id(seq): i for i, seq in enumerate(seqs)}
+    ids = lambda queue: [index[id(seq)] for seq in queue]  # noqa: E731
+    arrivals = sorted(range(len(requests)), key=lambda i: (requests[i][0], i))
+    steps = []
+    while arrivals or not scheduler.is_finished():
+        while arrivals and requests[arrivals[0]][0] <= len(steps):
+            scheduler.add(seqs[arrivals.pop(0)])
+        batch, is_prefill = scheduler.schedule() if not scheduler.is_finished() else ([], False)
+        if batch:
+            scheduler.postprocess(batch, [0] * len(batch))
+        steps.append({"kind": ("prefill" if is_prefill else "decode") if batch else "idle", "batch": ids(batch),
+                      "running": ids(scheduler.running), "waiting": ids(scheduler.waiting)})
+        if len(steps) > max_steps:
+            raise RuntimeError(f"no end after {max_steps} steps; does every request fit in the pool alone?")
+    return steps
+
+
+def random_requests(n: int, seed: int, rate: float, output_mean: int, spread: float, prompt_min: int = 4,
+                    prompt_max: int = 12) -> list:
+    """n requests arriving at `rate` per step (Poisson), outputs of output_mean * (1 +- spread)."""
+    rng = random.Random(seed)
+    t, requests = 0.0, []
+    for _ in range(n):
+        t += rng.expovariate(rate)
+        low, high = max(1, round(output_mean * (1 - spread))), round(output_mean * (1 + spread))
+        requests.append([int(t), rng.randint(prompt_min, prompt_max), rng.randint(low, max(low, high))])
+    return requests
+
+
+# The example the visual's test replays: a burst of requests with very different output lengths.
+CH04_EXAMPLE = [[0, 6, 3], [0, 9, 20], [1, 5, 8], [2, 12, 2], [3, 7, 14], [5, 4, 5], [6, 10, 18], [9, 8, 4]]
+
+
+def ch04_data() -> dict:
+    compact = lambda steps: [[s["kind"][0], s["batch"]] for s in steps]  # noqa: E731
+    return {
+        "engine": CH04_ENGINE,
+        "workload": CH04_WORKLOAD,
+        "example": CH04_EXAMPLE,
+        "example_static": compact(run_schedule(CH04_EXAMPLE, True, **CH04_ENGINE)),
+        "example_continuous": compact(run_schedule(CH04_EXAMPLE, False, **CH04_ENGINE)),
+    }
+
+
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data}
 
 
 def dumps(data: dict) -> str:

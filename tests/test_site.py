@@ -186,16 +186,38 @@ def browser(site):
     try:
         with Chromium(width=1280, height=900) as chromium:  # a laptop's screen
             chromium.base = f"http://127.0.0.1:{server.server_address[1]}"
+            chromium.site = site
             yield chromium
     finally:
         server.shutdown()
         server.server_close()
 
 
+def visual_page(site: Path, chapter: str) -> str:
+    """The site path that shows chapter NN's visual: its chapter page, or, while the chapter has no
+    page yet, a preview: chapter 3's page with its article replaced by the visual alone."""
+    if chapter in CHAPTER_PAGES:
+        return f"chapters/{chapter}/"
+    hooks = _hooks()
+
+    class Preview:
+        url = f"chapters/preview-{chapter}/"
+
+        class file:
+            src_uri = f"chapters/preview-{chapter}.md"
+
+    embed = hooks._visuals(f"<h1>Chapter {chapter}'s visual</h1>\n<!-- visual: ch{chapter} -->", Preview)
+    body = re.sub(r'(<article class="md-content__inner md-typeset">).*?(</article>)', lambda m: m[1] + embed + m[2],
+                  page(site, "03"), count=1, flags=re.S)
+    (site / Preview.url).mkdir(parents=True, exist_ok=True)
+    (site / Preview.url / "index.html").write_text(body, encoding="utf-8")
+    return Preview.url
+
+
 def open_visual(browser, chapter: str) -> str:
-    """Load the chapter page; return the visual's selector once it has drawn, without errors."""
+    """Load the visual's page; return the visual's selector once it has drawn, without errors."""
     browser.console.clear()
-    browser.open(f"{browser.base}/chapters/{chapter}/")
+    browser.open(f"{browser.base}/{visual_page(browser.site, chapter)}")
     root = f"#visual-ch{chapter}"
     state = browser.js(f"""(() => {{ const el = document.querySelector('{root}');
         return el && {{mounted: el.dataset.mounted, error: !!el.querySelector('.visual__error'),
@@ -293,3 +315,23 @@ def test_chapter_3_visual_takes_and_frees_blocks(browser):
     click(browser, f"{root} [data-action=reset]")
     assert used() == "0 / 16"
     keep_screenshot(browser, root, "ch03-after-clicks")
+
+
+@pytest.mark.slow
+def test_chapter_4_visual_compares_static_and_continuous_batching(browser):
+    root = open_visual(browser, "04")
+    figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
+    assert browser.js(f"document.querySelectorAll('{root} svg[data-chart]').length") == 2
+    before = (figure("static-steps"), figure("continuous-steps"), figure("static-utilisation"), figure("continuous-utilisation"))
+    assert int(before[1]) <= int(before[0])  # continuous batching never ends later on these settings
+    assert int(before[3].rstrip("%")) > int(before[2].rstrip("%"))
+    keep_screenshot(browser, root, "ch04-default")
+    cells = f"document.querySelectorAll('{root} svg[data-chart] rect').length"
+    drawn = browser.js(cells)
+    move_slider(browser, f"{root} input[name=spread]", 0)  # every output the same length
+    move_slider(browser, f"{root} input[name=rate]", browser.js(f"+document.querySelector('{root} input[name=rate]').max"))
+    after = (figure("static-steps"), figure("continuous-steps"))
+    assert after != before[:2] and browser.js(cells) != drawn
+    assert text(browser, f"{root} input[name=rate] + output") == "all at once"
+    click(browser, f"{root} [data-action=redraw]")
+    keep_screenshot(browser, root, "ch04-burst")

@@ -26,7 +26,7 @@ def run_node(script: str):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("name", ["ch02", "ch03"])
+@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04"])
 def test_committed_data_is_what_the_script_writes(name):
     fresh = visual_data.dumps(visual_data.BUILDERS[name]())
     assert (visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8") == fresh, (
@@ -124,3 +124,52 @@ def test_chapter_3_example_is_block_managers():
     js = run_node(f"const {{runOps}} = require({json.dumps(str(VISUALS_JS / 'ch03.js'))});"
                   f"console.log(JSON.stringify(runOps({json.dumps(data['example'])}, {data['num_blocks']}, {data['block_size']})));")
     assert js == data["example_states"]
+
+
+def js_schedule(requests, static: bool, engine: dict):
+    return run_node(f"const {{simulate}} = require({json.dumps(str(VISUALS_JS / 'ch04.js'))});"
+                    f"console.log(JSON.stringify(simulate({json.dumps(requests)}, {json.dumps(static)}, {json.dumps(engine)})));")
+
+
+@needs_node
+@pytest.mark.parametrize("static", [False, True], ids=["continuous", "static"])
+@pytest.mark.parametrize(("seed", "rate", "spread", "blocks"), [(0, 0.5, 0.8, 40), (1, 4.0, 1.0, 40), (2, 0.1, 0.0, 40),
+                                                                (3, 2.0, 1.0, 10), (4, 100.0, 0.5, 12)])
+def test_chapter_4_js_schedule_follows_the_scheduler(static, seed, rate, spread, blocks):
+    """The same requests through ch04's Scheduler / StaticScheduler and through ch04.js: the same
+    kind of step, batch, running and waiting queues at every step (small pools force preemptions)."""
+    engine = dict(visual_data.CH04_ENGINE, num_kvcache_blocks=blocks)
+    requests = visual_data.random_requests(12, seed, rate, 12, spread)
+    python = visual_data.run_schedule(requests, static, **engine)
+    js = js_schedule(requests, static, engine)
+    assert len(js) == len(python), (len(js), len(python))
+    for t, (p, j) in enumerate(zip(python, js)):
+        assert p == j, f"step {t}: Python {p}, JS {j}"
+
+
+def test_chapter_4_small_pools_preempt():
+    """The cases above include preemption: a sequence goes back to waiting after it ran."""
+    engine = dict(visual_data.CH04_ENGINE, num_kvcache_blocks=10)
+    steps = visual_data.run_schedule(visual_data.random_requests(12, 3, 2.0, 12, 1.0), False, **engine)
+    ran = set()
+    preempted = False
+    for step in steps:
+        ran |= set(step["batch"])
+        preempted |= bool(ran & set(step["waiting"]))
+    assert preempted
+
+
+@needs_node
+def test_chapter_4_static_batching_uses_fewer_rows():
+    """What the visual shows, on the example: continuous batching ends sooner, its batches fuller."""
+    data = committed("ch04")
+    out = run_node(f"const v = require({json.dumps(str(VISUALS_JS / 'ch04.js'))}); const d = {json.dumps(data)};"
+                   "console.log(JSON.stringify([true, false].map(st => v.summary(d.example, v.simulate(d.example, st, d.engine), d.engine.max_num_seqs))));")
+    static, continuous = out
+    assert continuous["steps"] < static["steps"]
+    assert continuous["utilisation"] > static["utilisation"]
+    assert continuous["latency"] < static["latency"]
+    steps = {"p": "prefill", "d": "decode", "i": "idle"}
+    for key, st in (("example_static", True), ("example_continuous", False)):
+        js = js_schedule(data["example"], st, data["engine"])
+        assert [[steps[k], b] for k, b in data[key]] == [[s["kind"], s["batch"]] for s in js]
