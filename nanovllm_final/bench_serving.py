@@ -167,13 +167,14 @@ def main(argv=None) -> list[dict]:
     requests = load_requests(args)
     warmup = dict(requests[0], max_tokens=4)
     asyncio.run(run_rate(args.base_url, model, [warmup], float("inf"), args.seed))
+    config = vars(args) | {"model": model}
     results = []
     for rate in (float(r) for r in args.request_rate.split(",")):
         results.append(asyncio.run(run_rate(args.base_url, model, requests, rate, args.seed)))
         print(report(results[-1]), flush=True)
+        # After each rate, so a run cut short keeps what it measured.
+        Path(args.result_file).write_text(json.dumps({"config": config, "results": results}, indent=2))
     print(summary_table(results))
-    config = {k: v for k, v in vars(args).items()} | {"model": model}
-    Path(args.result_file).write_text(json.dumps({"config": config, "results": results}, indent=2))
     print(f"wrote {args.result_file}")
     return results
 
