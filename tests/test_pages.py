@@ -99,7 +99,8 @@ def reference_ranges(chapter: str) -> dict[str, tuple[str, int, int]]:
     for name, fn in grading_table(chapter).REFERENCE.items():
         fn = inspect.unwrap(fn)
         source, first = inspect.getsourcelines(fn)
-        path = Path(inspect.getsourcefile(fn)).resolve().relative_to(REPO_ROOT).as_posix()
+        package, *module = fn.__module__.split(".")  # ch01.layers -> chapters/01/layers.py
+        path = "/".join(["chapters", package[2:], *module]) + ".py"
         ranges[name] = (path, first, first + len(source) - 1)
     return ranges
 
@@ -183,3 +184,23 @@ def test_stub_messages_say_what_and_where_never_how(chapter_dir):
         notebook = REPO_ROOT / m["notebook"]
         assert notebook.exists(), f"{name}: {m['notebook']} does not exist"
         assert m["section"] in notebook_headings(notebook), f"{name}: {m['notebook']} has no section {m['section']!r}"
+
+
+# --- which chapters are written ----------------------------------------------------------------------
+ROW = re.compile(r"^\| (\d\d) \|(.*)$", re.M)
+
+
+@pytest.mark.parametrize("path", ["docs/index.md", "README.md"])
+def test_chapter_lists_mark_which_chapters_are_written(path):
+    """A chapter with a page is linked (home page) and marked written; one without says "not
+    written yet". Adding docs/chapters/NN.md means updating both lists."""
+    rows = dict(ROW.findall((REPO_ROOT / path).read_text(encoding="utf-8")))
+    assert sorted(rows) == [f"{n:02d}" for n in range(1, 12)], f"{path} should list chapters 01-11 in a table"
+    for chapter, row in rows.items():
+        written = (REPO_ROOT / "docs" / "chapters" / f"{chapter}.md").exists()
+        if written:
+            assert "not written yet" not in row and "written" in row, f"{path}: chapter {chapter} has a page; mark its row written"
+            if path == "docs/index.md":
+                assert f"(chapters/{chapter}.md)" in row, f"{path}: link chapter {chapter}'s row to chapters/{chapter}.md"
+        else:
+            assert "not written yet" in row, f"{path}: chapter {chapter} has no page yet; its row should say \"not written yet\""
