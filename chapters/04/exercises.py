@@ -4,84 +4,89 @@
 
 Each test plugs your function into the real chapter-4 engine (ch04.scheduler.Scheduler,
 ch04.llm_engine.LLMEngine) and checks what it does and the tokens the engine then generates.
-The notebook notebooks/04_scheduler.ipynb walks through every piece, with hints; the chapter's
-own code is the answer key, so try before you peek.
+The notebook notebooks/04_scheduler.ipynb walks through every piece and has hints for each
+exercise, from a nudge to nearly the answer; the chapter's page shows a solution after each
+exercise, folded, so try before you peek.
 """
+
+# What the scheduler exercises (4.1-4.4) work with; `self` is the Scheduler:
+#   self.waiting, self.running     deques of sequences; running is in admission order, oldest first
+#   self.max_num_seqs              at most this many sequences running at once
+#   self.max_num_batched_tokens    at most this many tokens computed by one prefill step
+#   self.admission_room()          how many waiting sequences may join this step
+#   self.block_manager             chapter 3's: can_allocate(seq), allocate(seq), can_append(seq),
+#                                  may_append(seq), deallocate(seq) (which also zeroes num_cached_tokens)
+#   self.make_room(seq), self.preempt(seq), self.num_preemptions, self.eos (a set of token ids)
+#   seq.status                     SequenceStatus.WAITING / RUNNING / FINISHED (from ch04.sequence)
+#   seq.num_tokens, seq.num_cached_tokens, seq.num_scheduled_tokens, seq.block_table
+#   seq.append_token(t), seq.num_completion_tokens, seq.max_tokens, seq.ignore_eos, seq.finish_reason
 
 
 def schedule(self) -> tuple[list, bool]:
-    """ch04.scheduler.Scheduler.schedule (`self` is the scheduler): pick the next step's batch.
-    Returns (sequences, is_prefill).
+    """ch04.scheduler.Scheduler.schedule: the next step's sequences, and True for a prefill step,
+    False for a decode step.
 
-    Prefill first. At most self.admission_room() sequences may join (read it once, at the start).
-    Look at the front of self.waiting again and again; a sequence of it computes its uncached
-    tokens, seq.num_tokens - seq.num_cached_tokens. Stop at the first that does not fit: adding
-    its tokens would take the batch past self.max_num_batched_tokens (unless the batch is still
-    empty: a long prompt may run alone), or self.block_manager.can_allocate(seq) says no. Each
-    one admitted leaves the waiting queue, gets its blocks (block_manager.allocate), becomes
-    SequenceStatus.RUNNING, has seq.num_scheduled_tokens set to its uncached tokens, and is
-    appended to self.running and to the batch. If anyone was admitted, return (batch, True).
+    Prefill first: admit sequences from the front of the waiting queue, in order, while there is
+    a seat for them (self.admission_room(), read once at the start), the step's tokens stay within
+    the budget (a sequence computes every token it has not cached; the first one of a batch may
+    exceed the budget alone), and the block manager can hold it. The first one that does not fit
+    stops admission. An admitted sequence gets its blocks, becomes RUNNING, records how many
+    tokens it computes in num_scheduled_tokens, and joins `running` and the batch.
 
-    Otherwise a decode: each running sequence, oldest first, that is still RUNNING and for which
-    self.make_room(seq) returns True gets a slot for its newest token
-    (block_manager.may_append), num_scheduled_tokens = 1, and joins the batch. Return (batch, False).
-    """
+    If nobody was admitted, decode: every running sequence, oldest first, that is still running
+    and keeps its place after self.make_room(seq), gets a slot for its newest token and computes
+    one token."""
     raise NotImplementedError(
-        "Exercise 4.1: schedule — admit from the front of the waiting queue while the seats, the "
-        "token budget and the free blocks allow; if nobody was admitted, decode every running "
-        "sequence that keeps its place; see notebooks/04_scheduler.ipynb, section 'Exercise 4.1: a step's batch'"
+        "Exercise 4.1: write Scheduler.schedule (a prefill batch admitted in arrival order within "
+        "the seats, the token budget and the free blocks, else a decode batch of the running "
+        "sequences); see notebooks/04_scheduler.ipynb, section 'Exercise 4.1: the next batch'"
     )
 
 
 def make_room(self, seq) -> bool:
-    """ch04.scheduler.Scheduler.make_room: called before `seq` (a running sequence) decodes.
-    While self.block_manager.can_append(seq) is False (its newest token needs a block and none is
-    free), preempt with self.preempt(victim) the running sequence that was admitted last. If that
-    victim is `seq` itself, return False at once (it no longer runs this step). Return True once
-    seq can append."""
+    """ch04.scheduler.Scheduler.make_room: called just before running sequence `seq` decodes.
+    As long as its newest token has no slot and no block is free, the running sequence admitted
+    most recently is preempted (self.preempt). Return whether `seq` still runs this step: False
+    if it had to be preempted itself."""
     raise NotImplementedError(
-        "Exercise 4.2: make room — while seq cannot append, preempt the most recently admitted "
-        "running sequence, and stop if that was seq itself; see notebooks/04_scheduler.ipynb, "
-        "section 'Exercise 4.2 and 4.3: preemption'"
+        "Exercise 4.2: write Scheduler.make_room (preempt the newest running sequences until seq's "
+        "token has a slot, and say whether seq survived); see notebooks/04_scheduler.ipynb, "
+        "section 'Exercises 4.2 and 4.3: preemption'"
     )
 
 
 def preempt(self, seq) -> None:
-    """ch04.scheduler.Scheduler.preempt: take a running sequence off the GPU's hands. It leaves
-    self.running, gives its blocks back (self.block_manager.deallocate, which also zeroes
-    num_cached_tokens), becomes SequenceStatus.WAITING and is put back in self.waiting so that it
-    is the next one admitted. Its tokens are kept. Count it in self.num_preemptions."""
+    """ch04.scheduler.Scheduler.preempt: a running sequence gives up its place. It leaves
+    `running`, its blocks go back to the pool, it becomes WAITING, and it is the very next
+    sequence to be admitted. Its tokens stay as they are. Count the preemption."""
     raise NotImplementedError(
-        "Exercise 4.3: preempt — out of running, blocks back to the pool, status waiting, first in "
-        "the waiting queue, tokens untouched; see notebooks/04_scheduler.ipynb, section "
-        "'Exercise 4.2 and 4.3: preemption'"
+        "Exercise 4.3: write Scheduler.preempt (free a running sequence's blocks and queue it to be "
+        "recomputed first, keeping its tokens); see notebooks/04_scheduler.ipynb, section "
+        "'Exercises 4.2 and 4.3: preemption'"
     )
 
 
 def postprocess(self, seqs, token_ids) -> None:
     """ch04.scheduler.Scheduler.postprocess: after the forward pass, token_ids[i] was sampled for
-    seqs[i]. For each sequence: its num_scheduled_tokens are now cached (add them to
-    num_cached_tokens, then set num_scheduled_tokens to 0). If some of its tokens are still
-    uncached, it gets no token this step. Otherwise append the token (seq.append_token); it
-    finishes with finish_reason "stop" if the token is in self.eos (unless seq.ignore_eos), or
-    "length" once it has seq.max_tokens completion tokens. A finished sequence becomes
-    SequenceStatus.FINISHED, leaves self.running and gives its blocks back at once."""
+    seqs[i]. The tokens each sequence computed are now cached (and nothing is scheduled any
+    more). A sequence that still has uncached tokens gets no token this step. The others append
+    theirs, and finish with finish_reason "stop" on an EOS token (unless they ignore EOS) or
+    "length" once they have max_tokens new tokens. A finished sequence is FINISHED, leaves
+    `running` and gives its blocks back at once."""
     raise NotImplementedError(
-        "Exercise 4.4: postprocess — mark the computed tokens cached, append the sampled token, and "
-        "retire a finished sequence on the spot (status, running queue, blocks); see "
-        "notebooks/04_scheduler.ipynb, section 'Exercise 4.4: after the forward pass'"
+        "Exercise 4.4: write Scheduler.postprocess (mark the computed tokens cached, append each "
+        "sampled token, retire finished sequences on the spot); see notebooks/04_scheduler.ipynb, "
+        "section 'Exercise 4.4: after the forward pass'"
     )
 
 
 def step(self) -> tuple[list, int, int]:
-    """ch04.llm_engine.LLMEngine.step (`self` is the engine): one forward pass. Ask
-    self.scheduler.schedule() for (seqs, is_prefill); if seqs is empty, return ([], 0, 0).
-    Otherwise count the tokens the step computes (the sum of seq.num_scheduled_tokens), run
-    self.model_runner.run(seqs, is_prefill) for one token id per sequence, and hand them to
-    self.scheduler.postprocess(seqs, token_ids). Return (seqs, prefill tokens, decode tokens):
-    the count goes in the prefill place for a prefill step, in the decode place otherwise."""
+    """ch04.llm_engine.LLMEngine.step (`self` is the engine): one forward pass through
+    self.scheduler.schedule(), self.model_runner.run(seqs, is_prefill) (one token id per
+    sequence) and self.scheduler.postprocess. Returns (the step's sequences, prefill tokens,
+    decode tokens): how many tokens the step computed, counted in the place of its kind (the other
+    is 0). With nothing to schedule it returns ([], 0, 0) and runs nothing."""
     raise NotImplementedError(
-        "Exercise 4.5: the engine's step — schedule, run the model, postprocess, and report how many "
-        "prefill and decode tokens the step computed; see notebooks/04_scheduler.ipynb, section "
-        "'Exercise 4.5: the loop'"
+        "Exercise 4.5: write LLMEngine.step (schedule, run the model, postprocess, and report the "
+        "tokens computed); see notebooks/04_scheduler.ipynb, section 'Exercise 4.5: the loop'"
     )
