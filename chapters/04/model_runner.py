@@ -5,9 +5,10 @@
 `prepare` is chapter 3's: the uncached tokens of every sequence back to back, their slots in the
 pool (`slot_mapping`) and each sequence's `block_tables` row, published in the Context for the
 attention layers; it also names the rows of the batch whose logits are needed (`logits_indices`),
-so that a step computing only part of a prompt (chapter 5) samples nothing for it. The model is chapter 1's with chapter 3's paged attention; the pool is
-`num_kvcache_blocks` blocks of `kvcache_block_size` slots. `is_prefill` says what kind of step
-the scheduler picked; this torch path runs both kinds alike.
+so that a step computing only part of a prompt (chapter 5) samples nothing for it. The model is
+chapter 1's with chapter 3's paged attention; the pool is `num_kvcache_blocks` blocks of
+`kvcache_block_size` slots. `is_prefill` says what kind of step the scheduler picked; this torch
+path runs both kinds alike.
 """
 
 import torch
