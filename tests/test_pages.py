@@ -173,6 +173,8 @@ def notebook_headings(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("chapter_dir", CHAPTERS)
 def test_stub_messages_say_what_and_where_never_how(chapter_dir):
+    if not (REPO_ROOT / "docs" / "chapters" / f"{chapter_dir}.md").exists():
+        pytest.skip(f"chapter {chapter_dir} is not written yet (no docs/chapters/{chapter_dir}.md): its notebook may not exist")
     messages = stub_messages(chapter_dir)
     names = exercise_names(f"ch{chapter_dir}")
     assert set(messages) == set(names), f"exercises without a NotImplementedError message: {set(names) - set(messages)}"
