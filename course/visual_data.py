@@ -9,7 +9,10 @@ here from the chapter's own code, never typed in by hand:
           their weight counts from ch01's CausalLM built on the meta device (no weights loaded)
     ch03  a pool size and an example run of ch03.BlockManager (the JS replays the same rules;
           tests/test_visuals.py checks that it matches this Python, operation by operation)
-    ch04  the simulation's settings and an example schedule from the same rules
+    ch04  the engine's limits and an example run of ch04's Scheduler and StaticScheduler (the JS
+          replays the same rules; tests/test_visuals.py compares them step by step)
+    ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
+          (needs the model folder); the JS filters them as nanovllm_final's sampler does
 
     python -m course.visual_data              # write every file
     python -m course.visual_data ch02 ch03    # only these
@@ -315,9 +318,39 @@ def ch04_data() -> dict:
     }
 
 
+# --- chapter 7: sampling filters on real logits ----------------------------------------------------
+
+CH07_PROMPTS = ["The capital of France is", "Once upon a time, there was a"]  # one sure, one open
+CH07_KEEP = 400  # the most likely tokens kept per prompt; the rest of the vocabulary is left out
+
+
+def ch07_data(model_path: Path = SMOLLM2) -> dict:
+    import torch
+
+    from ch01 import LLM
+
+    if not (model_path / "config.json").is_file():
+        raise FileNotFoundError(f"{model_path} has no config.json; run `make model` first")
+    llm = LLM(model_path)
+    prompts = []
+    with torch.inference_mode():
+        for prompt in CH07_PROMPTS:
+            ids = llm.encode_prompt(prompt)
+            hidden = llm.model(torch.tensor(ids), torch.arange(len(ids)))  # (T, D)
+            logits = llm.model.compute_logits(hidden[-1:])[0].float()  # (vocab,)
+            top = torch.topk(logits, CH07_KEEP)
+            prompts.append({
+                "prompt": prompt,
+                "mass": round(torch.softmax(logits, -1)[top.indices].sum().item(), 4),  # at temperature 1
+                "tokens": [llm.tokenizer.decode([i]) for i in top.indices.tolist()],
+                "logits": [round(x, 3) for x in top.values.tolist()],
+            })
+    return {"model": "SmolLM2-135M-Instruct", "vocab_size": llm.config.vocab_size, "keep": CH07_KEEP, "prompts": prompts}
+
+
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch07": ch07_data}
 
 
 def dumps(data: dict) -> str:

@@ -335,3 +335,27 @@ def test_chapter_4_visual_compares_static_and_continuous_batching(browser):
     assert text(browser, f"{root} input[name=rate] + output") == "all at once"
     click(browser, f"{root} [data-action=redraw]")
     keep_screenshot(browser, root, "ch04-burst")
+
+
+@pytest.mark.slow
+def test_chapter_7_visual_filters_real_logits(browser):
+    root = open_visual(browser, "07")
+    figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
+    assert figure("kept") == "all 400"
+    assert figure("top") == "78.3%"  # " Paris": 77.3% of the whole vocabulary, of which these 400 hold 98.6%
+    move_slider(browser, f"{root} input[name=top_k]", 5)
+    assert figure("kept") == "5"
+    move_slider(browser, f"{root} input[name=top_p]", 0.5)
+    assert figure("kept") == "1"  # " Paris" alone holds more than half
+    move_slider(browser, f"{root} input[name=top_p]", 1)
+    move_slider(browser, f"{root} input[name=temperature]", 0)
+    assert figure("top") == "100.0%" and figure("entropy") == "0.00 bits"
+    click(browser, f"{root} button[data-value^='Once upon']")
+    move_slider(browser, f"{root} input[name=temperature]", 1)
+    move_slider(browser, f"{root} input[name=top_k]", 0)
+    move_slider(browser, f"{root} input[name=min_p]", 0.1)
+    kept = int(figure("kept"))
+    assert 5 < kept < 400
+    click(browser, f"{root} [data-action=draw]")
+    assert "of 100" in browser.js(f"document.querySelector('{root} svg').textContent")
+    keep_screenshot(browser, root, "ch07-min-p")

@@ -20,6 +20,13 @@ def committed(name: str) -> dict:
     return json.loads((visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def fresh_and_committed(name: str) -> tuple[dict, dict]:
+    """A new run of the script that needs the SmolLM2 folder, and the committed file."""
+    if not (visual_data.SMOLLM2 / "config.json").is_file():
+        pytest.skip("the SmolLM2 folder is missing; run `make model`")
+    return visual_data.BUILDERS[name](), committed(name)
+
+
 def run_node(script: str):
     proc = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -43,9 +50,7 @@ def test_every_visual_has_data_and_a_script():
 @pytest.mark.model
 def test_chapter_1_data_is_a_fresh_generation():
     """Greedy tokens are exact; probabilities may move in the last digit between CPUs."""
-    if not (visual_data.SMOLLM2 / "config.json").is_file():
-        pytest.skip("the SmolLM2 folder is missing; run `make model`")
-    fresh, old = visual_data.ch01_data(), committed("ch01")
+    fresh, old = fresh_and_committed("ch01")
     assert [s["chosen"] for s in fresh["steps"]] == [s["chosen"] for s in old["steps"]]
     assert [s["positions"] for s in old["steps"]] == list(range(5, 25))  # one pass over the whole sequence per token
     for new_step, old_step in zip(fresh["steps"], old["steps"]):
@@ -173,3 +178,38 @@ def test_chapter_4_static_batching_uses_fewer_rows():
     for key, st in (("example_static", True), ("example_continuous", False)):
         js = js_schedule(data["example"], st, data["engine"])
         assert [[steps[k], b] for k, b in data[key]] == [[s["kind"], s["batch"]] for s in js]
+
+
+@needs_node
+def test_chapter_7_js_filters_are_the_final_samplers():
+    """temperature, top-k, top-p and min-p in ch07.js give nanovllm_final's filtered_probs, on the
+    real logits of the visual (float64 on both sides, so that no boundary token flips)."""
+    import torch
+
+    from nanovllm_final.layers.sampler import filtered_probs
+
+    data = committed("ch07")
+    cases = [(1.0, 0, 1.0, 0.0), (0.7, 0, 1.0, 0.0), (1.5, 20, 1.0, 0.0), (1.0, 0, 0.9, 0.0), (1.0, 0, 0.5, 0.0),
+             (1.0, 0, 1.0, 0.1), (0.8, 40, 0.95, 0.05), (2.0, 5, 0.3, 0.3), (0.3, 0, 0.99, 0.0), (1.0, 1, 1.0, 0.0)]
+    for entry in data["prompts"]:
+        logits = entry["logits"]
+        js = run_node(f"const {{filtered}} = require({json.dumps(str(VISUALS_JS / 'ch07.js'))}); const l = {json.dumps(logits)};"
+                      f"console.log(JSON.stringify({json.dumps(cases)}.map(([t, k, p, m]) => filtered(l, {{temperature: t, topK: k, topP: p, minP: m}}))));")
+        x = torch.tensor([logits], dtype=torch.float64)
+        for (t, k, p, m), got in zip(cases, js):
+            want = filtered_probs(x / t, torch.tensor([k if k else -1]), torch.tensor([p], dtype=torch.float64),
+                                  torch.tensor([m], dtype=torch.float64), need_sort=True, need_min_p=m > 0)[0]
+            assert sorted(got) == pytest.approx(sorted(want.tolist()), abs=1e-9), (entry["prompt"], t, k, p, m)
+            assert sum(g > 0 for g in got) == int((want > 0).sum()), (entry["prompt"], t, k, p, m)
+        greedy = run_node(f"const {{filtered}} = require({json.dumps(str(VISUALS_JS / 'ch07.js'))});"
+                          f"console.log(JSON.stringify(filtered({json.dumps(logits)}, {{temperature: 0, topK: 0, topP: 1, minP: 0}})));")
+        assert greedy.index(1) == max(range(len(logits)), key=logits.__getitem__)  # temperature 0 is argmax
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_chapter_7_data_is_the_models_logits():
+    fresh, old = fresh_and_committed("ch07")
+    for new_entry, old_entry in zip(fresh["prompts"], old["prompts"], strict=True):
+        assert new_entry["tokens"][:20] == old_entry["tokens"][:20]
+        assert new_entry["logits"] == pytest.approx(old_entry["logits"], abs=5e-3)

@@ -92,27 +92,6 @@
     return steps;
   }
 
-  /** A seeded generator (mulberry32), so that a slider move redraws the same requests. */
-  function rng(seed) {
-    return () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
-  /** n requests arriving at `rate` per step (Poisson), outputs of mean * (1 ± spread), as course.visual_data.random_requests. */
-  function makeRequests(seed, rate, spread, w) {
-    const r = rng(seed), int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
-    let t = 0;
-    return Array.from({ length: w.num_requests }, () => {
-      t += -Math.log(1 - r()) / rate;
-      const low = Math.max(1, Math.round(w.output_mean * (1 - spread))), high = Math.round(w.output_mean * (1 + spread));
-      return [Math.floor(t), int(w.prompt_min, w.prompt_max), int(low, Math.max(low, high))];
-    });
-  }
-
   /** What the chart reports: when it all ended, how full the busy steps were, how long requests took. */
   function summary(requests, steps, maxSeqs) {
     const busy = steps.filter((s) => s.kind !== "idle");
@@ -128,9 +107,21 @@
     };
   }
 
-  if (typeof module === "object" && module.exports) module.exports = { simulate, makeRequests, summary };
+  if (typeof module === "object" && module.exports) module.exports = { simulate, summary };
   if (typeof window === "undefined" || !window.CourseVisuals) return;
-  const { h, s, slider } = window.CourseVisuals;
+  const { h, s, slider, rng } = window.CourseVisuals;
+
+  /** n requests arriving at `rate` per step (Poisson), outputs of mean * (1 ± spread), as course.visual_data.random_requests. */
+  function makeRequests(seed, rate, spread, w) {
+    const r = rng(seed), int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
+    let t = 0;
+    return Array.from({ length: w.num_requests }, () => {
+      t += -Math.log(1 - r()) / rate;
+      const low = Math.max(1, Math.round(w.output_mean * (1 - spread))), high = Math.round(w.output_mean * (1 + spread));
+      return [Math.floor(t), int(w.prompt_min, w.prompt_max), int(low, Math.max(low, high))];
+    });
+  }
+
 
   function draw(root, data) {
     const engine = { ...data.engine }, w = data.workload;

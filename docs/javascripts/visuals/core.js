@@ -83,6 +83,16 @@
     return fmtInt(n);
   }
 
+  /** A seeded random generator (mulberry32): the same draws each time a slider comes back. */
+  function rng(seed) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
   /** Draw every visual of the page (or of `scope`) whose chapter file has registered. */
   function mountAll(scope) {
     for (const root of (scope || document).querySelectorAll(".visual[data-visual]")) {
@@ -105,7 +115,7 @@
     else mountAll();
   }
 
-  window.CourseVisuals = { register, mountAll, h, s, slider, picker, fmtInt, fmtBytes, fmtCount };
+  window.CourseVisuals = { register, mountAll, h, s, slider, picker, rng, fmtInt, fmtBytes, fmtCount };
 
   // mkdocs-material's instant navigation (off in mkdocs.yml today) swaps pages without a reload
   // and announces each on document$, which its bundle defines after this file has run.
