@@ -31,7 +31,8 @@ from nanovllm_final.config import Config
 from nanovllm_final.engine.engine_loop import EngineLoop
 from nanovllm_final.engine.engine_loop import Request as EngineRequest
 from nanovllm_final.llm import LLM
-from nanovllm_final.openai_api import APIError, ChatRequest, CompletionRequest, SamplingFields, new_id, parse, usage
+from nanovllm_final.openai_api import (APIError, ChatRequest, CompletionRequest, SamplingFields, bad_request, new_id,
+                                       parse, usage)
 
 
 def build_app(llm: LLM, model_name: str, owns_engine: bool = False) -> FastAPI:
@@ -70,11 +71,17 @@ def build_app(llm: LLM, model_name: str, owns_engine: bool = False) -> FastAPI:
         params = req.sampling_params(len(ids), llm.config.max_model_len)
         try:
             return llm.make_sequence(ids, params)
-        except ValueError as err:  # too many KV blocks for the pool
-            raise APIError(400, str(err), "max_tokens") from err
+        except ValueError as err:
+            error = bad_request(str(err))
+            if error.param is None and "KV blocks" in error.message:  # more than the whole pool
+                error.param = "max_tokens"
+            raise error from err
 
     async def respond(request: Request, req: SamplingFields, seq, chat: bool):
-        handle = engine_loop.submit(seq)
+        try:
+            handle = engine_loop.submit(seq)
+        except RuntimeError as err:  # the engine failed between check_ready and now
+            raise APIError(503, str(err), code="engine_failed") from err
         rid, created = new_id("chatcmpl" if chat else "cmpl")
         head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": created,
                 "model": model_name}

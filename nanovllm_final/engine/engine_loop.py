@@ -54,11 +54,11 @@ class EngineLoop:
     # ---- called from any thread ---------------------------------------------------------------
     def submit(self, seq: Sequence) -> Request:
         """Queue a sequence made by engine.make_sequence (which checked it). Call from a coroutine."""
-        if self.error is not None:
-            raise RuntimeError(f"the engine has failed ({self.error!r}); restart the server")
         request = Request(seq, asyncio.get_running_loop())
         self.inbox.put(("add", request))
         self.wakeup.set()
+        if self.error is not None:  # checked after the put: a failure that raced it may not see it
+            raise RuntimeError(f"the engine has failed ({self.error!r}); restart the server")
         return request
 
     def abort(self, request: Request) -> None:
@@ -77,22 +77,22 @@ class EngineLoop:
 
     # ---- the engine thread --------------------------------------------------------------------
     def _run(self) -> None:
-        while not self.stopping:
-            self._drain_inbox()
-            if not self.requests:
-                self.wakeup.wait()
-                self.wakeup.clear()  # anything submitted after wait() returned is in the inbox
-                continue
-            try:
+        try:
+            while not self.stopping:
+                self._drain_inbox()
+                if not self.requests:
+                    self.wakeup.wait()
+                    self.wakeup.clear()  # anything submitted after wait() returned is in the inbox
+                    continue
                 stepped, _, _ = self.engine.step()
-            except BaseException as err:  # noqa: BLE001 -- every waiting client must hear of it
-                self._fail(err)
-                return
-            self.max_batch = max(self.max_batch, len(stepped))
-            for seq in stepped:
-                request = self.requests.get(seq.seq_id)
-                if request is not None:
-                    self._send_delta(request)
+                self.max_batch = max(self.max_batch, len(stepped))
+                for seq in stepped:
+                    request = self.requests.get(seq.seq_id)
+                    if request is not None:
+                        self._send_delta(request)
+        except BaseException as err:  # noqa: BLE001 -- every waiting client must hear of it
+            self._fail(err)
+            return
         self._fail(RuntimeError("the server is shutting down"))
 
     def _drain_inbox(self) -> None:
@@ -130,8 +130,13 @@ class EngineLoop:
             del self.requests[seq.seq_id]
 
     def _fail(self, err: BaseException) -> None:
+        """The engine is not to be trusted any more: tell every request, queued or running."""
         self.error = err
-        self._drain_inbox()
-        for request in self.requests.values():
-            request.put(err)
+        waiting = list(self.requests.values())
         self.requests.clear()
+        while not self.inbox.empty():
+            kind, request = self.inbox.get_nowait()
+            if kind == "add":
+                waiting.append(request)
+        for request in waiting:
+            request.put(err)

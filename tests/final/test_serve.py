@@ -117,7 +117,7 @@ def test_stop_ignore_eos_and_sampling_options(client, offline):
     assert one == two  # a seed is a private generator: the same tokens whatever else runs
 
 
-def test_concurrent_streams_share_batches(served, offline, random_prompts):
+def test_concurrent_streams_share_batches_and_bad_ones_fail_alone(served, offline, random_prompts):
     url, loop, _ = served
     prompts = random_prompts(32, max_len=40, seed=3)
     params = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
@@ -129,9 +129,15 @@ def test_concurrent_streams_share_batches(served, offline, random_prompts):
                                                  stream=True, extra_body={"ignore_eos": True})
         return "".join([chunk.choices[0].text async for chunk in stream])
 
+    async def bad(client, **wrong):  # sent among the good ones: each fails alone
+        with pytest.raises((openai.BadRequestError, openai.NotFoundError)):
+            await client.completions.create(**{"model": "tiny", "prompt": [1, 2], "stream": True, **wrong})
+
     async def all_of_them():
         async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0) as client:
-            return await asyncio.gather(*(one(client, p) for p in prompts))
+            wrongs = [dict(n=2), dict(temperature=-1), dict(prompt=[1] * 2000), dict(model="nope")]
+            outs = await asyncio.gather(*(one(client, p) for p in prompts), *(bad(client, **w) for w in wrongs))
+            return outs[:len(prompts)]
 
     assert asyncio.run(all_of_them()) == expected
     assert loop.max_batch > 1, "the requests never ran in one batch"
