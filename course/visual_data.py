@@ -11,6 +11,8 @@ here from the chapter's own code, never typed in by hand:
           tests/test_visuals.py checks that it matches this Python, operation by operation)
     ch04  the engine's limits and an example run of ch04's Scheduler and StaticScheduler (the JS
           replays the same rules; tests/test_visuals.py compares them step by step)
+    ch05  Qwen3-0.6B's GEMM FLOPs and bytes per step, as ch05.roofline counts them, and the H200's
+          roofline from the same module
     ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
           (needs the model folder); the JS filters them as nanovllm_final's sampler does
 
@@ -258,12 +260,14 @@ CH04_WORKLOAD = {"num_requests": 12, "prompt_min": 4, "prompt_max": 12, "output_
 
 
 def run_schedule(requests: list, static: bool, max_num_seqs: int, max_num_batched_tokens: int,
-                 kvcache_block_size: int, num_kvcache_blocks: int, max_steps: int = 5000) -> list[dict]:
+                 kvcache_block_size: int, num_kvcache_blocks: int, max_steps: int = 5000,
+                 scheduler_class=None) -> list[dict]:
     """Run chapter 4's Scheduler (or StaticScheduler) with no model: requests are
     [arrival step, prompt length, output length]; each step, the arrived ones are added, the
     scheduler picks a batch, and every sequence of it gets a token (never EOS). Returns one record
     per step: "prefill", "decode" or "idle", the batch, and the running and waiting queues after it,
-    all as request indices. docs/javascripts/visuals/ch04.js replays the same rules."""
+    all as request indices. docs/javascripts/visuals/ch04.js replays the same rules. Another
+    chapter's scheduler (same interface) may stand in with scheduler_class."""
     from types import SimpleNamespace
 
     from ch01.sampling_params import SamplingParams
@@ -272,7 +276,8 @@ def run_schedule(requests: list, static: bool, max_num_seqs: int, max_num_batche
     from ch04.sequence import Sequence
 
     config = SimpleNamespace(max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, eos=())
-    scheduler = (StaticScheduler if static else Scheduler)(config, BlockManager(num_kvcache_blocks, kvcache_block_size))
+    scheduler_class = scheduler_class or (StaticScheduler if static else Scheduler)
+    scheduler = scheduler_class(config, BlockManager(num_kvcache_blocks, kvcache_block_size))
     seqs = [Sequence([0] * prompt, SamplingParams(max_tokens=output, ignore_eos=True)) for _, prompt, output in requests]
     index = {id(seq): i for i, seq in enumerate(seqs)}
     ids = lambda queue: [index[id(seq)] for seq in queue]  # noqa: E731
@@ -318,6 +323,34 @@ def ch04_data() -> dict:
     }
 
 
+# --- chapter 5: the roofline, and what a chunk budget does to TTFT and TPOT -------------------------
+
+CH05_MODEL = "Qwen3-0.6B"  # nano-vllm's model, its numbers as in CH02_MODELS
+CH05_PROMPT = 8192  # the long prompt that arrives while the batch decodes
+
+
+def ch05_data() -> dict:
+    import torch
+
+    from ch01.config import ModelConfig
+    from ch05 import roofline
+
+    config = ModelConfig.from_dict(CH02_MODELS[CH05_MODEL]["config"])
+    shapes = roofline.model_gemm_shapes(config)
+    size = roofline.element_size(torch.bfloat16)
+    # step_flops_and_bytes(config, M) is linear in M: M * per-token terms + the weights read once.
+    return {
+        "model": CH05_MODEL,
+        "dtype": "bf16",
+        "flops_per_token": sum(roofline.gemm_flops(1, k, n) for k, n in shapes),
+        "bytes_per_token": sum((k + n) * size for k, n in shapes),  # a token's input and output rows
+        "weight_bytes": sum(k * n * size for k, n in shapes),
+        "hardware": {"name": roofline.H200.name, "peak_flops": roofline.H200.peak_flops,
+                     "bandwidth": roofline.H200.bandwidth, "source": roofline.H200.source},
+        "prompt_tokens": CH05_PROMPT,
+    }
+
+
 # --- chapter 7: sampling filters on real logits ----------------------------------------------------
 
 CH07_PROMPTS = ["The capital of France is", "Once upon a time, there was a"]  # one sure, one open
@@ -350,7 +383,7 @@ def ch07_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch07": ch07_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch07": ch07_data}
 
 
 def dumps(data: dict) -> str:

@@ -359,3 +359,20 @@ def test_chapter_7_visual_filters_real_logits(browser):
     click(browser, f"{root} [data-action=draw]")
     assert "of 100" in browser.js(f"document.querySelector('{root} svg').textContent")
     keep_screenshot(browser, root, "ch07-min-p")
+
+
+@pytest.mark.slow
+def test_chapter_5_visual_moves_points_on_the_roofline(browser):
+    root = open_visual(browser, "05")
+    figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
+    assert figure("chunks") == "5"  # 8,192 tokens, 2,048 - 32 per step
+    points = f"Array.from(document.querySelectorAll('{root} circle[data-point]'), c => c.getAttribute('cx'))"
+    before = browser.js(points)
+    assert len(before) == 3
+    keep_screenshot(browser, root, "ch05-default")
+    move_slider(browser, f"{root} input[name=budget]", browser.js(f"+document.querySelector('{root} input[name=budget]').max"))
+    assert figure("chunks") == "1" and browser.js(points) != before  # 16,384 tokens: the prompt fits in one step
+    move_slider(browser, f"{root} input[name=budget]", 0)
+    move_slider(browser, f"{root} input[name=batch]", browser.js(f"+document.querySelector('{root} input[name=batch]').max"))
+    assert figure("chunks") == "never" and len(browser.js(points)) == 2  # 512 decodes fill a budget of 256
+    keep_screenshot(browser, root, "ch05-full-budget")

@@ -33,7 +33,7 @@ def run_node(script: str):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04"])
+@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04", "ch05"])
 def test_committed_data_is_what_the_script_writes(name):
     fresh = visual_data.dumps(visual_data.BUILDERS[name]())
     assert (visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8") == fresh, (
@@ -213,3 +213,36 @@ def test_chapter_7_data_is_the_models_logits():
     for new_entry, old_entry in zip(fresh["prompts"], old["prompts"], strict=True):
         assert new_entry["tokens"][:20] == old_entry["tokens"][:20]
         assert new_entry["logits"] == pytest.approx(old_entry["logits"], abs=5e-3)
+
+
+def test_chapter_5_step_costs_are_the_chapters():
+    """The visual's per-token and per-step terms give ch05.roofline.step_flops_and_bytes."""
+    import torch
+
+    from ch01.config import ModelConfig
+    from ch05 import roofline
+
+    data = committed("ch05")
+    config = ModelConfig.from_dict(visual_data.CH02_MODELS[data["model"]]["config"])
+    for m in (1, 7, 256, 8192):
+        assert roofline.step_flops_and_bytes(config, m, torch.bfloat16) == (
+            m * data["flops_per_token"], m * data["bytes_per_token"] + data["weight_bytes"])
+    assert data["hardware"]["peak_flops"] == roofline.H200.peak_flops
+    assert data["hardware"]["bandwidth"] == roofline.H200.bandwidth
+
+
+@needs_node
+@pytest.mark.parametrize(("prompt", "decoding", "budget"), [(200, 4, 64), (100, 3, 16), (37, 2, 40), (64, 6, 16)])
+def test_chapter_5_chunks_are_the_schedulers(prompt, decoding, budget):
+    """A long prompt arrives while `decoding` sequences decode: chapter 5's Scheduler cuts it into
+    as many steps as the visual's chunks() says (decodes first, the rest of the budget to it)."""
+    from ch05.scheduler import Scheduler
+
+    requests = [[0, 1, 100]] * decoding + [[2, prompt, 1]]  # the prompt's one output token ends it
+    engine = dict(max_num_seqs=decoding + 1, max_num_batched_tokens=budget, kvcache_block_size=4, num_kvcache_blocks=200)
+    steps = visual_data.run_schedule(requests, False, scheduler_class=Scheduler, **engine)
+    prompt_steps = [s for s in steps if decoding in s["batch"]]
+    assert all(set(range(decoding)) <= set(s["batch"]) for s in prompt_steps)  # the decodes never skip a step
+    js = run_node(f"const {{chunks}} = require({json.dumps(str(VISUALS_JS / 'ch05.js'))});"
+                  f"console.log(JSON.stringify(chunks({prompt}, {decoding}, {budget})));")
+    assert sum(js) == prompt and len(js) == len(prompt_steps)
