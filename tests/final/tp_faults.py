@@ -56,7 +56,7 @@ def check(ok: bool, what: str) -> None:
 
 
 def make(model, device, **kwargs):
-    return LLM(model, tensor_parallel_size=2, device=device, num_kvcache_blocks=64, kvcache_block_size=16,
+    return LLM(model, tensor_parallel_size=2, device=device, num_kvcache_blocks=64, kvcache_block_size=16, max_num_seqs=16,
                enforce_eager=device == "cpu", **kwargs)
 
 
