@@ -13,6 +13,7 @@ tells the workers to leave and reaps them; a worker whose engine died leaves on 
 import dataclasses
 import json
 import socket
+import warnings
 import weakref
 from numbers import Integral
 from pathlib import Path
@@ -217,5 +218,7 @@ def stop_workers(processes: list, wait: float) -> None:
             p.join(timeout=10)
         if p.is_alive():
             p.kill()
-            p.join()
+            p.join(timeout=10)
+        if p.is_alive():
+            warnings.warn(f"tensor-parallel worker {p.pid} did not exit after SIGKILL", RuntimeWarning, stacklevel=2)
     processes.clear()

@@ -186,7 +186,11 @@ class ModelRunner:
             except FileNotFoundError:
                 pass
         if self.world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+            if self.broken and self.device.type == "cuda":
+                # NCCL's destroy waits for the peers' half of a cut-short step, which never comes.
+                dist.distributed_c10d._abort_process_group()
+            else:
+                dist.destroy_process_group()
             torch.set_num_threads(self.num_threads)
 
     # ---- KV cache -----------------------------------------------------------------------------
