@@ -1,6 +1,8 @@
-"""Helpers the tests of every chapter share: transformers as the reference, and fixed prompts."""
+"""Helpers the tests of every chapter share: transformers as the reference, fixed prompts, and
+assertions whose failure tells a learner what was expected, what came, and where."""
 
 import functools
+import warnings
 
 import torch
 
@@ -37,9 +39,12 @@ def hf_greedy(path, prompt_ids, max_new_tokens: int) -> list[int]:
     model = _reference(str(path))
     out = model(torch.tensor([prompt_ids]), use_cache=True)
     tokens = []
-    for _ in range(max_new_tokens):
-        tokens.append(int(out.logits[0, -1].argmax()))
-        out = model(torch.tensor([[tokens[-1]]]), past_key_values=out.past_key_values, use_cache=True)
+    with warnings.catch_warnings():
+        # transformers 5 renames past_key_values to cache; the old name works on every version we support.
+        warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
+        for _ in range(max_new_tokens):
+            tokens.append(int(out.logits[0, -1].argmax()))
+            out = model(torch.tensor([[tokens[-1]]]), past_key_values=out.past_key_values, use_cache=True)
     return tokens
 
 
@@ -55,3 +60,64 @@ def hf_generate(path, prompt_ids, max_new_tokens: int) -> list[int]:
         pad_token_id=0,
     )
     return out[0, len(prompt_ids):].tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Assertions for graders. A learner reads their message first (course.grading prints it before
+# any traceback), so each says what was checked, what was expected and what came, and where.
+
+
+def _index_text(index, axes) -> str:
+    if axes and len(axes) == len(index):
+        return ", ".join(f"{name} {i}" for name, i in zip(axes, index))
+    return f"index {list(index)}"
+
+
+def assert_close(actual, expected, what: str, *, axes=None, rtol=None, atol=None, check_dtype=True) -> None:
+    """torch.testing.assert_close, with a failure that names `what` and the first wrong value.
+
+    what: the thing compared, as a learner would name it ("rms_norm(x, weight, eps) for x of
+    shape (5, 7, 64)"); axes: names of the dimensions ("token", "head", "dim") so the first
+    mismatch reads "token 3, head 1, dim 0" instead of an index.
+    """
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{what}: got {type(actual).__name__}, expected a tensor of shape {tuple(expected.shape)}")
+    if actual.shape != expected.shape:
+        names = f" ({', '.join(axes)})" if axes and len(axes) == expected.dim() else ""
+        raise AssertionError(f"{what}: got shape {tuple(actual.shape)}, expected {tuple(expected.shape)}{names}")
+    if check_dtype and actual.dtype != expected.dtype:
+        raise AssertionError(f"{what}: got dtype {actual.dtype}, expected {expected.dtype}")
+    try:
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, check_dtype=False, equal_nan=False)
+        return
+    except AssertionError:
+        pass
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    if rtol is None or atol is None:  # torch's defaults for the dtype, as assert_close used them
+        rtol, atol = {torch.float16: (1e-3, 1e-5), torch.bfloat16: (1.6e-2, 1e-5), torch.float64: (1e-7, 1e-7)}.get(
+            expected.dtype, (1.3e-6, 1e-5) if expected.is_floating_point() else (0, 0))
+    bad = ~torch.isclose(a, e, rtol=rtol, atol=atol)
+    if not bad.any():  # e.g. a NaN in both
+        bad = torch.isnan(a) | torch.isnan(e)
+    first = tuple(int(i) for i in bad.nonzero()[0]) if bad.dim() else ()
+    diff = (a - e).abs().nan_to_num(float("inf"))
+    raise AssertionError(
+        f"{what}: {int(bad.sum())} of {bad.numel()} values differ; the first at {_index_text(first, axes)}: "
+        f"got {a[first].item():.6g}, expected {e[first].item():.6g} "
+        f"(largest difference {diff.max().item():.3g}, allowed {atol:g} + {rtol:g} × |expected|)"
+    )
+
+
+def assert_same_tokens(actual, expected, what: str) -> None:
+    """Two token-id lists are equal; else say where they part: "prompt [5]: new token 3 is 17,
+    expected 42 (the first 3 agree)"."""
+    actual, expected = list(actual), list(expected)
+    if actual == expected:
+        return
+    same = next((i for i, (x, y) in enumerate(zip(actual, expected)) if x != y), min(len(actual), len(expected)))
+    agree = f"the first {same} agree" if same else "they differ from the first"
+    if same < min(len(actual), len(expected)):
+        raise AssertionError(
+            f"{what}: token {same} is {actual[same]}, expected {expected[same]} ({agree}; got {actual}, expected {expected})"
+        )
+    raise AssertionError(f"{what}: got {len(actual)} tokens, expected {len(expected)} ({agree}; got {actual}, expected {expected})")

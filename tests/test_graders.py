@@ -1,6 +1,8 @@
 """The graders can fail: every exercise test fails on the untouched stub (with the exercise's
 message) and on at least one planted wrong answer, and every planted wrong answer is caught.
-The reference passing them is the main suite's job (`make test` runs it with --reference)."""
+The reference passing them is the main suite's job (`make test` runs it with --reference).
+And what a learner sees: `pytest chapters/NN` on the stubs gives each exercise one short failure
+with its "Exercise N.M" message, and `--exercise N.M` / `-k N.M` pick one exercise."""
 
 import json
 import subprocess
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course.grading import exercise_names, grading_table, is_untouched_stub
+from course.grading import exercise_names, exercise_number, grading_table, is_untouched_stub
 from course.paths import REPO_ROOT
 
 CHAPTERS = sorted(p.parent.name for p in (REPO_ROOT / "chapters").glob("[0-9][0-9]/exercises.py"))
@@ -83,6 +85,54 @@ def test_graders_catch_the_planted_bugs(chapter_dir, tmp_path):
     for name, bugs in grading_table(chapter).PLANTED.items():
         missed = {b.__name__ for b in bugs} - caught[name]
         assert not missed, f"{chapter}: no grader of {name!r} catches the planted {sorted(missed)}"
+
+
+def run_learner(*args) -> subprocess.CompletedProcess:
+    """pytest as a learner runs it: no options but the ones given, from the repo root."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=900)
+
+
+LINES_PER_EXERCISE = 40
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("graders")
+@pytest.mark.parametrize("chapter_dir", CHAPTERS)
+def test_learner_run_on_the_stubs_is_short(chapter_dir):
+    """Each exercise: its stub's "Exercise N.M" message once, no traceback, a few lines."""
+    chapter = f"ch{chapter_dir}"
+    module = __import__(f"{chapter}.exercises", fromlist=["_"])
+    names = exercise_names(chapter)
+    if any(not is_untouched_stub(getattr(module, n)) for n in names):
+        pytest.skip(f"{chapter}/exercises.py has been edited; this needs the committed stubs")
+    proc = run_learner(f"chapters/{chapter_dir}")
+    out = proc.stdout
+    assert proc.returncode == 1, out[-3000:]
+    lines = out.count("\n")
+    assert lines <= LINES_PER_EXERCISE * len(names), f"{lines} lines for {len(names)} exercises:\n{out}"
+    for name in names:
+        number = exercise_number(chapter, name)
+        assert out.count(f"Exercise {number}:") == 1, f"Exercise {number}'s message should show once:\n{out}"
+        assert f"--exercise {number}" in out
+    assert "Traceback" not in out and "site-packages" not in out, out
+    assert f"{len(names)} failed" in out.splitlines()[-1], out.splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("graders")
+def test_one_exercise_by_number_or_name():
+    chapter_dir = CHAPTERS[-1]
+    chapter = f"ch{chapter_dir}"
+    name = exercise_names(chapter)[-1]
+    number = exercise_number(chapter, name)
+    # Each run gives both ways at once (they must agree), to start pytest twice rather than four times.
+    for selector in (["--exercise", number, "-k", name], ["--exercise", name, "-k", number]):
+        proc = run_learner(f"chapters/{chapter_dir}", "--collect-only", "-q", *selector)
+        collected = [line for line in proc.stdout.splitlines() if "::" in line]
+        assert proc.returncode == 0 and collected, f"{selector} selected nothing:\n{proc.stdout}{proc.stderr}"
+        other_families = [c for c in collected if "[llama" in c or "[qwen2" in c]
+        assert not other_families, f"learner mode runs one model family: {other_families}"
 
 
 def test_test_file_names_are_unique():

@@ -15,7 +15,7 @@ from ch02.context import Context, reset_context, set_context
 from ch02.sequence import Sequence
 from ch02.tests import grading
 from ch02.tests.expected import transformers_greedy
-from course.testing import PROMPTS
+from course.testing import PROMPTS, assert_close, assert_same_tokens
 
 GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 
@@ -24,7 +24,7 @@ def assert_engine_matches_transformers(path, max_num_seqs=3):
     """Four prompts of different lengths in two static batches: the same tokens as transformers."""
     outs = ch02.LLM(path, max_num_seqs=max_num_seqs, max_model_len=64).generate(PROMPTS, GREEDY)
     for prompt, out, expected in zip(PROMPTS, outs, transformers_greedy(path, GREEDY.max_tokens)):
-        assert out["token_ids"] == list(expected), f"prompt {prompt}"
+        assert_same_tokens(out["token_ids"], expected, f"prompt {prompt}, 8 greedy tokens from the engine, against transformers'")
 
 
 def random_row(max_len, n_kv_heads, head_dim, context_len, seed):
@@ -44,8 +44,9 @@ def test_cached_attention_values(solution, n, context_len, n_heads, n_kv_heads):
     q = torch.randn(n, n_heads, d, generator=torch.Generator().manual_seed(1))
     k_cache, v_cache = random_row(16, n_kv_heads, d, context_len, 2), random_row(16, n_kv_heads, d, context_len, 3)
     out = solution(q, k_cache, v_cache, context_len, d**-0.5)
-    assert out.shape == (n, n_heads, d)
-    torch.testing.assert_close(out, grading.REFERENCE["cached_attention"](q, k_cache, v_cache, context_len, d**-0.5))
+    assert_close(out, grading.REFERENCE["cached_attention"](q, k_cache, v_cache, context_len, d**-0.5),
+                 f"cached_attention for {n} new tokens over context_len={context_len} (a cache row of 16 slots; "
+                 f"{n_heads} query heads, {n_kv_heads} K/V heads)", axes=("new token", "head", "dim"))
 
 
 @pytest.mark.exercise("cached_attention")
@@ -56,9 +57,13 @@ def test_cached_attention_decode_equals_the_last_row_of_full_attention(solution)
     full = ch01.attention.causal_attention(q, k, v, 0.3)
     k_cache, v_cache = torch.zeros(12, 2, 8), torch.zeros(12, 2, 8)
     k_cache[:7], v_cache[:7] = k, v
-    torch.testing.assert_close(solution(q[-1:], k_cache, v_cache, 7, 0.3), full[-1:])
-    torch.testing.assert_close(solution(q[-3:], k_cache, v_cache, 7, 0.3), full[-3:])
-    torch.testing.assert_close(solution(q, k_cache, v_cache, 7, 0.3), full)
+    axes = ("new token", "head", "dim")
+    assert_close(solution(q[-1:], k_cache, v_cache, 7, 0.3), full[-1:],
+                 "one new token over 7 cached, against the last row of chapter 1's causal_attention", axes=axes)
+    assert_close(solution(q[-3:], k_cache, v_cache, 7, 0.3), full[-3:],
+                 "3 new tokens over context_len=7, against the last 3 rows of chapter 1's causal_attention", axes=axes)
+    assert_close(solution(q, k_cache, v_cache, 7, 0.3), full,
+                 "7 new tokens over context_len=7 (a prefill), against chapter 1's causal_attention", axes=axes)
 
 
 @pytest.mark.exercise("cached_attention")
@@ -89,9 +94,12 @@ def test_attention_forward_stores_and_attends(solution):
         expected = grading.REFERENCE["attention_forward"](ref, q, k, v)
     finally:
         reset_context()
-    torch.testing.assert_close(ours.k_cache, ref.k_cache, msg="the keys are not where they belong in the cache")
-    torch.testing.assert_close(ours.v_cache, ref.v_cache, msg="the values are not where they belong in the cache")
-    torch.testing.assert_close(out, expected)
+    cache_axes = ("cache row", "slot", "K/V head", "dim")
+    assert_close(ours.k_cache, ref.k_cache, "self.k_cache after the step (a 3-token prompt for row 2, one token at slot 4 of row 0)",
+                 axes=cache_axes)
+    assert_close(ours.v_cache, ref.v_cache, "self.v_cache after the step (a 3-token prompt for row 2, one token at slot 4 of row 0)",
+                 axes=cache_axes)
+    assert_close(out, expected, "the attention output of the step's 4 tokens", axes=("token", "head", "dim"))
 
 
 @pytest.mark.exercise("attention_forward")
@@ -114,9 +122,10 @@ def test_prepare_inputs_by_hand(solution):
     input_ids, positions, cu_seqlens_q, context_lens = solution(_two_sequences())
     assert input_ids.tolist() == [5, 6, 7, 14], "input_ids: the fresh prompt whole, then only the uncached token"
     assert positions.tolist() == [0, 1, 2, 4], "positions: each token's index in its own sequence"
-    assert cu_seqlens_q.tolist() == [0, 3, 4]
-    assert context_lens.tolist() == [3, 5]
-    assert input_ids.dtype == positions.dtype == torch.int64
+    assert cu_seqlens_q.tolist() == [0, 3, 4], "cu_seqlens_q: where each sequence's tokens start in input_ids, then the total"
+    assert context_lens.tolist() == [3, 5], "context_lens: each sequence's length once this step's tokens are stored"
+    assert input_ids.dtype == positions.dtype == torch.int64, (
+        f"input_ids and positions are {input_ids.dtype} and {positions.dtype}; the model indexes with torch.int64 (torch.long)")
 
 
 @pytest.mark.exercise("prepare_inputs")
@@ -144,7 +153,8 @@ def test_postprocess_by_hand(solution):
     assert [s.num_cached_tokens for s in (prefilled, decoding, last)] == [3, 4, 4], (
         "after a step, every token the sequence had before it is cached; the sampled one is not"
     )
-    assert prefilled.token_ids == [5, 6, 7, 9] and not prefilled.is_finished
+    assert prefilled.token_ids == [5, 6, 7, 9], f"the sampled token is appended: got {prefilled.token_ids}, expected [5, 6, 7, 9]"
+    assert not prefilled.is_finished, "one new token of max_tokens=2, and not an EOS token: the sequence goes on"
     assert decoding.finish_reason == "stop", "token 2 is an EOS token"
     assert last.finish_reason == "length", "two new tokens of max_tokens=2"
     assert not ignoring.is_finished, "ignore_eos: keep going past EOS"
@@ -167,5 +177,6 @@ def test_postprocess_stops_each_sequence_on_its_own(solution, tiny_qwen3_dir, mo
     outs = engine.generate(PROMPTS[:3], ch01.SamplingParams(temperature=0, max_tokens=8))
     for out, tokens in zip(outs, greedy):
         expected = tokens[:tokens.index(eos) + 1] if eos in tokens else tokens
-        assert out["token_ids"] == expected
-        assert out["finish_reason"] == ("stop" if eos in tokens else "length")
+        assert_same_tokens(out["token_ids"], expected, f"a batch where token {eos} is EOS: this sequence's tokens")
+        reason = "stop" if eos in tokens else "length"
+        assert out["finish_reason"] == reason, f"finish_reason is {out['finish_reason']!r}, expected {reason!r}"

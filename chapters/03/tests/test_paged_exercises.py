@@ -13,7 +13,7 @@ from ch03 import attention, block_manager, model_runner
 from ch03.block_manager import BlockManager
 from ch03.sequence import Sequence
 from ch03.tests import grading
-from course.testing import PROMPTS
+from course.testing import PROMPTS, assert_close, assert_same_tokens
 
 GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 
@@ -25,7 +25,7 @@ def assert_engine_matches_transformers(path, kvcache_block_size=4, num_kvcache_b
     for _ in range(runs):
         outs = engine.generate(PROMPTS, GREEDY)
         for prompt, out, expected in zip(PROMPTS, outs, transformers_greedy(path, GREEDY.max_tokens)):
-            assert out["token_ids"] == list(expected), f"prompt {prompt}"
+            assert_same_tokens(out["token_ids"], expected, f"prompt {prompt}, 8 greedy tokens from the engine, against transformers'")
     return engine
 
 
@@ -40,10 +40,16 @@ def test_allocate_by_hand(solution):
     seqs = [sequence_of(n) for n in (1, 4, 5, 8, 9)]
     for seq in seqs:
         solution(manager, seq)
-    assert [len(seq.block_table) for seq in seqs] == [1, 1, 2, 2, 3], "ceil(num_tokens / block_size) blocks each"
+    for seq, blocks in zip(seqs, [1, 1, 2, 2, 3]):
+        assert len(seq.block_table) == blocks, (
+            f"a sequence of {seq.num_tokens} tokens got {len(seq.block_table)} blocks of 4 slots; it needs {blocks}")
     held = [b for seq in seqs for b in seq.block_table]
-    assert len(set(held)) == len(held) == 9, "no block may belong to two sequences"
-    assert manager.used_block_ids == set(held) and set(manager.free_block_ids) == set(range(10)) - set(held)
+    assert len(set(held)) == len(held), f"a block belongs to two sequences: the tables are {[s.block_table for s in seqs]}"
+    assert manager.used_block_ids == set(held), (
+        f"manager.used_block_ids is {sorted(manager.used_block_ids)}; the tables hold {sorted(held)}")
+    assert set(manager.free_block_ids) == set(range(10)) - set(held), (
+        f"manager.free_block_ids is {sorted(manager.free_block_ids)}; with {sorted(held)} taken it should be "
+        f"{sorted(set(range(10)) - set(held))}")
 
 
 @pytest.mark.exercise("allocate")
@@ -59,15 +65,17 @@ def test_may_append_at_the_boundary(solution):
     manager = BlockManager(num_blocks=6, block_size=4)
     seq = sequence_of(3)
     manager.allocate(seq)
-    tables = []
     for _ in range(7):  # grow from 3 to 10 tokens, one decode step at a time
         seq.num_cached_tokens = seq.num_tokens
         seq.append_token(0)
         solution(manager, seq)
-        tables.append(len(seq.block_table))
-    # tokens:     4  5  6  7  8  9  10
-    assert tables == [1, 2, 2, 2, 2, 3, 3], "a new block exactly when the newest token starts one"
-    assert manager.num_free_blocks == 3 and manager.used_block_ids == set(seq.block_table)
+        needed = -(-seq.num_tokens // 4)
+        assert len(seq.block_table) == needed, (
+            f"with blocks of 4 slots, a sequence grown to {seq.num_tokens} tokens (its newest at position "
+            f"{seq.num_tokens - 1}) holds {len(seq.block_table)} blocks after may_append; it needs {needed}")
+    assert manager.num_free_blocks == 3 and manager.used_block_ids == set(seq.block_table), (
+        f"after growing to 10 tokens: {manager.num_free_blocks} free blocks and used {sorted(manager.used_block_ids)}; "
+        f"expected 3 free and used = the table {seq.block_table}")
 
 
 @pytest.mark.exercise("may_append")
@@ -98,11 +106,19 @@ def test_deallocate_by_hand(solution):
     manager.allocate(a)
     manager.allocate(b)
     a.num_cached_tokens = 9
+    held_a = list(a.block_table)
     solution(manager, a)
-    assert a.block_table == [] and a.num_cached_tokens == 0
-    assert manager.num_free_blocks == 3 and manager.used_block_ids == set(b.block_table)
+    assert a.block_table == [], f"after deallocate the sequence still holds blocks {a.block_table}; its table should be empty"
+    assert a.num_cached_tokens == 0, f"after deallocate num_cached_tokens is {a.num_cached_tokens}; nothing is cached any more: 0"
+    assert manager.num_free_blocks == 3, (
+        f"a pool of 5 blocks held 3 (a: {held_a}) and 2 (b: {b.block_table}); after freeing a, {manager.num_free_blocks} "
+        f"are free, expected 3 (free list {manager.free_block_ids})")
+    assert manager.used_block_ids == set(b.block_table), (
+        f"after freeing a, used_block_ids is {sorted(manager.used_block_ids)}; only b's blocks {b.block_table} are in use")
     solution(manager, b)
-    assert sorted(manager.free_block_ids) == list(range(5)) and not manager.used_block_ids
+    assert sorted(manager.free_block_ids) == list(range(5)) and not manager.used_block_ids, (
+        f"after freeing both, free_block_ids is {manager.free_block_ids} and used_block_ids {sorted(manager.used_block_ids)}; "
+        "expected every block 0-4 free once, none used")
 
 
 @pytest.mark.exercise("deallocate")
@@ -119,10 +135,30 @@ def test_slot_mapping_by_hand(solution):
     # Blocks of 4; the sequence's blocks are pool blocks 7, 2 and 9.
     #   position  0  1  2  3 | 4  5  6  7 | 8  9
     #   slot     28 29 30 31 | 8  9 10 11 |36 37
-    assert solution([7, 2, 9], 0, 10, 4) == [28, 29, 30, 31, 8, 9, 10, 11, 36, 37]
-    assert solution([7, 2, 9], 5, 10, 4) == [9, 10, 11, 36, 37], "a prefill that starts after cached tokens"
-    assert solution([7, 2, 9], 9, 10, 4) == [37], "a decode step"
-    assert solution([3], 0, 1, 1) == [3] and solution([3, 0], 1, 2, 1) == [0], "blocks of one token"
+    assert_slots(solution, [7, 2, 9], 0, 10, 4, "a prefill of 10 tokens")
+    assert_slots(solution, [7, 2, 9], 5, 10, 4, "a prefill that starts after 5 cached tokens")
+    assert_slots(solution, [7, 2, 9], 9, 10, 4, "a decode step")
+    assert_slots(solution, [3], 0, 1, 1, "blocks of one token")
+    assert_slots(solution, [3, 0], 1, 2, 1, "blocks of one token, a decode step")
+
+
+def assert_slots(solution, table, start, end, block_size, what):
+    """The slots of positions start..end-1, and at the first wrong one, where it should have gone."""
+    call = f"compute_slot_mapping({table}, start={start}, end={end}, block_size={block_size}), {what}"
+    got = solution(table, start, end, block_size)
+    expected = grading.REFERENCE["compute_slot_mapping"](table, start, end, block_size)
+    if not isinstance(got, list):
+        raise AssertionError(f"{call}: returned {type(got).__name__}; return a list of ints, one slot per position")
+    if len(got) != len(expected):
+        raise AssertionError(f"{call}: got {len(got)} slots {got}, expected {len(expected)}, one per position {start}..{end - 1}")
+    for i, (slot, right) in enumerate(zip(got, expected)):
+        if slot != right:
+            position = start + i
+            block = table[position // block_size]
+            raise AssertionError(
+                f"{call}: position {position} went to slot {slot}; it lives in the sequence's block "
+                f"{position // block_size}, pool block {block}, which starts at slot {block * block_size} (got {got})"
+            )
 
 
 @pytest.mark.exercise("compute_slot_mapping")
@@ -138,11 +174,17 @@ def test_gather_kv_by_hand(solution):
     # back the slots its block table points at, in order.
     pool = torch.arange(24, dtype=torch.float32).view(6, 4, 1, 1).expand(6, 4, 2, 3).contiguous()
     table = torch.tensor([5, 1, 3, -1])
+    what = "gather_kv(pool, block_table=[5, 1, 3, -1], context_len={}) on a pool of 6 blocks of 4 slots (2 heads, 3 dims)"
     out = solution(pool, table, 10)
-    assert out.shape == (10, 2, 3)
-    assert out[:, 0, 0].tolist() == [20, 21, 22, 23, 4, 5, 6, 7, 12, 13]
-    torch.testing.assert_close(out, grading.REFERENCE["gather_kv"](pool, table, 10))
-    assert solution(pool, table, 1)[:, 0, 0].tolist() == [20]
+    expected = grading.REFERENCE["gather_kv"](pool, table, 10)
+    assert tuple(out.shape) == (10, 2, 3), f"{what.format(10)}: got shape {tuple(out.shape)}, expected (10, 2, 3) (token, K/V head, dim)"
+    slots = out[:, 0, 0].tolist()
+    assert slots == [20, 21, 22, 23, 4, 5, 6, 7, 12, 13], (
+        f"{what.format(10)} read slots {slots}; every slot of this pool holds its own number, so expected "
+        "[20, 21, 22, 23, 4, 5, 6, 7, 12, 13]: blocks 5, 1, 3 in table order")
+    assert_close(out, expected, what.format(10), axes=("token", "K/V head", "dim"))
+    one = solution(pool, table, 1)[:, 0, 0].tolist()
+    assert one == [20], f"{what.format(1)} read slots {one}, expected [20]: only the first token"
 
 
 @pytest.mark.exercise("gather_kv")
