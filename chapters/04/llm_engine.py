@@ -86,19 +86,24 @@ class LLMEngine:
         one each); returns {"text", "token_ids", "finish_reason"} per prompt, in order."""
         if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
             prompts = [prompts]
-        params = sampling_params if isinstance(sampling_params, list) else [sampling_params or SamplingParams()] * len(prompts)
+        one = not isinstance(sampling_params, (list, tuple))
+        params = [sampling_params or SamplingParams()] * len(prompts) if one else list(sampling_params)
         if len(params) != len(prompts):
             raise ValueError(f"got {len(params)} SamplingParams for {len(prompts)} prompts; give one, or one per prompt")
         seqs = [self.make_sequence(prompt, p) for prompt, p in zip(prompts, params)]  # all checked before any runs
         for seq in seqs:
             self.scheduler.add(seq)
         with tqdm(total=len(seqs), desc="Generating", dynamic_ncols=True, disable=not use_tqdm) as bar:
-            while not self.is_finished():
-                start = time.perf_counter()
-                _, num_prefill, num_decode = self.step()
-                seconds = time.perf_counter() - start
-                bar.set_postfix(prefill=f"{num_prefill / seconds:.0f} tok/s", decode=f"{num_decode / seconds:.0f} tok/s")
-                bar.update(sum(seq.is_finished for seq in seqs) - bar.n)
+            try:
+                while not self.is_finished():
+                    start = time.perf_counter()
+                    _, num_prefill, num_decode = self.step()
+                    seconds = time.perf_counter() - start
+                    bar.set_postfix(prefill=f"{num_prefill / seconds:.0f} tok/s", decode=f"{num_decode / seconds:.0f} tok/s")
+                    bar.update(sum(seq.is_finished for seq in seqs) - bar.n)
+            except BaseException:
+                self.scheduler.abort(seqs)
+                raise
         return [
             {"text": self.tokenizer.decode(seq.completion_token_ids, skip_special_tokens=True),
              "token_ids": seq.completion_token_ids, "finish_reason": seq.finish_reason}

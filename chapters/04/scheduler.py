@@ -107,6 +107,18 @@ class Scheduler:
                 self.running.remove(seq)
                 self.block_manager.deallocate(seq)
 
+    def abort(self, seqs: list[Sequence]) -> None:
+        """Drop unfinished sequences from the queues, their blocks back to the pool (after an error
+        or Ctrl-C in the middle of generate, so that the engine stays usable)."""
+        for seq in seqs:
+            if seq.status == SequenceStatus.RUNNING:
+                self.running.remove(seq)
+                self.block_manager.deallocate(seq)
+            elif seq.status == SequenceStatus.WAITING:
+                self.waiting.remove(seq)
+            if not seq.is_finished:
+                seq.status, seq.finish_reason = SequenceStatus.FINISHED, "abort"
+
 
 class StaticScheduler(Scheduler):
     """Static batching (chapters 2 and 3) on this engine, as a baseline: up to max_num_seqs

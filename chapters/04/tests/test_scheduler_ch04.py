@@ -98,6 +98,26 @@ def test_a_request_too_big_for_the_pool_is_refused_and_the_engine_stays_usable(t
         ch04.LLM(tiny_qwen3_dir, max_model_len=16).add_request(PROMPTS[2], GREEDY)
 
 
+def test_an_error_in_the_middle_of_generate_leaves_the_engine_usable(tiny_qwen3_dir, monkeypatch):
+    engine = ch04.LLM(tiny_qwen3_dir, kvcache_block_size=4)
+    real_run, calls = engine.model_runner.run, []
+
+    def failing_run(seqs, is_prefill):
+        calls.append(len(seqs))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a Ctrl-C in a notebook
+        return real_run(seqs, is_prefill)
+
+    monkeypatch.setattr(engine.model_runner, "run", failing_run)
+    with pytest.raises(KeyboardInterrupt):
+        engine.generate(PROMPTS, GREEDY, use_tqdm=False)
+    assert engine.is_finished(), "the interrupted requests are still queued"
+    assert engine.scheduler.block_manager.num_free_blocks == engine.config.num_kvcache_blocks, "their blocks were not given back"
+    monkeypatch.undo()
+    outs = engine.generate(PROMPTS, GREEDY, use_tqdm=False)
+    assert [o["token_ids"] for o in outs] == [list(t) for t in transformers_greedy(tiny_qwen3_dir, 8)]
+
+
 def test_options_are_config_fields_and_unknown_ones_are_listed(tiny_qwen3_dir):
     engine = ch04.LLM(tiny_qwen3_dir, max_num_seqs=3, max_model_len=50, kvcache_block_size=16)
     assert engine.config.num_kvcache_blocks == 3 * 4, "default pool: max_num_seqs rows of ceil(50 / 16) blocks"
