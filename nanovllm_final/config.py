@@ -212,7 +212,7 @@ class Config:
 
     def _check_options(self) -> None:
         """Every option's type and range, before anything is loaded; numpy scalars become Python
-        numbers. The table of what is accepted is in LLMEngine's docstring."""
+        numbers. README.md's engine section has the table of what is accepted and refused."""
         if self.device is None:
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = str(self.device)  # a torch.device too

@@ -62,30 +62,42 @@ class LLM(LLMEngine):
 
     def stream(self, prompts, sampling_params=None):
         """Yield {"index", "text", "token_ids", "finished", "finish_reason"} per request per step,
-        with only what is new since the last delta of that request."""
+        with only what is new since the last delta of that request. The deltas of a request add
+        up to what generate() returns for it, and the last one has finished=True.
+
+        Each delta is taken from the request's own state, not from what the latest step touched:
+        a generate() called while this stream is open advances these requests too, and their
+        tokens come out here at the next delta, none lost and none twice."""
         seqs = self._make_sequences(prompts, sampling_params)
-        index = {seq.seq_id: i for i, seq in enumerate(seqs)}
-        sent_tokens, sent_text = [0] * len(seqs), [""] * len(seqs)
+        sent_tokens, sent_text, done = [0] * len(seqs), [""] * len(seqs), [False] * len(seqs)
         try:
-            while not all(seq.is_finished for seq in seqs):
-                stepped, _, _ = self.step()
-                for seq in stepped:
-                    i = index.get(seq.seq_id)
-                    if i is None:
+            while not all(done):
+                for i, seq in enumerate(seqs):
+                    if done[i] or (seq.num_completion_tokens == sent_tokens[i] and not seq.is_finished):
                         continue
-                    text = self.output_text(seq)
-                    if text.endswith("\ufffd") and not seq.is_finished:
-                        text = text[:-1]  # half a multi-byte character: wait for the rest
-                    yield {
-                        "index": i,
-                        "text": text[len(sent_text[i]):],
-                        "token_ids": seq.completion_token_ids[sent_tokens[i]:],
-                        "finished": seq.is_finished,
-                        "finish_reason": seq.finish_reason,
-                    }
-                    sent_tokens[i], sent_text[i] = seq.num_completion_tokens, text
+                    # Noted before the yield: the consumer may advance the engine before it resumes us.
+                    text, tokens, finished = self.streamable_text(seq), seq.completion_token_ids, seq.is_finished
+                    delta = {"index": i, "text": text[len(sent_text[i]):], "token_ids": tokens[sent_tokens[i]:],
+                             "finished": finished, "finish_reason": seq.finish_reason}
+                    sent_tokens[i], sent_text[i], done[i] = len(tokens), text, finished
+                    yield delta
+                if not all(done):
+                    self.step()
         finally:
             self.abort(seqs)  # a consumer that stops early leaves no blocks behind
+
+    def streamable_text(self, seq: Sequence) -> str:
+        """The completion's text that can be sent now: a finished request's final text; a running
+        one's without a trailing half character, and without a tail that may be the start of a
+        stop string (if the stop string completes, that text is cut from the output)."""
+        text = self.output_text(seq)
+        if seq.is_finished:
+            return text
+        if text.endswith("\ufffd"):
+            text = text[:-1]  # half a multi-byte character: wait for the rest
+        hold = max((k for stop in seq.sampling_params.stop for k in range(1, len(stop)) if text.endswith(stop[:k])),
+                   default=0)
+        return text[:len(text) - hold]
 
     def chat_prompt(self, messages: list[dict]) -> list[int]:
         """A conversation [{"role": "user", "content": ...}, ...] -> the prompt's token ids."""

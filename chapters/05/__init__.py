@@ -8,11 +8,10 @@ chunks of prompts, in one flat batch. Read roofline.py first (why), then schedul
 mid-prompt, which rows get logits); config.py and llm.py only name the new parts.
 """
 
-from ch01.config import ModelConfig
 from ch01.sampling_params import SamplingParams
 from ch05.config import Config
 from ch05.llm import LLM
 from ch05.model_runner import ModelRunner, chunk_inputs, logits_indices
 from ch05.scheduler import Scheduler
 
-__all__ = ["LLM", "Config", "ModelConfig", "ModelRunner", "SamplingParams", "Scheduler", "chunk_inputs", "logits_indices"]
+__all__ = ["LLM", "Config", "ModelRunner", "SamplingParams", "Scheduler", "chunk_inputs", "logits_indices"]

@@ -9,7 +9,8 @@ only. Other threads talk to it through an inbox:
 
 Each step, the new requests join the running batch (continuous batching) and every request that
 got a token receives one delta {"text", "token_ids", "finished", "finish_reason"} on its
-asyncio.Queue, handed over with call_soon_threadsafe. If a step raises, the engine is broken:
+asyncio.Queue, handed over with call_soon_threadsafe. The text is decoded incrementally while a
+request runs and in full once it finishes, so the streamed text adds up to LLM.generate's. If a step raises, the engine is broken:
 every pending request gets the error, and later ones are refused (`error` is set).
 """
 
@@ -29,6 +30,11 @@ class Request:
     outputs: asyncio.Queue = field(default_factory=asyncio.Queue)
     sent_text: str = ""
     sent_tokens: int = 0
+    # Incremental detokenization (vLLM's): the completion's text decoded so far, and the token
+    # window [prefix_offset, read_offset) that the next decode starts from.
+    decoded: str = ""
+    prefix_offset: int = 0
+    read_offset: int = 0
 
     def put(self, item) -> None:
         """From the engine thread: hand a delta (or an exception) to the request's coroutine."""
@@ -110,17 +116,18 @@ class EngineLoop:
 
     def _send_delta(self, request: Request) -> None:
         seq = request.seq
-        text = self.engine.output_text(seq)
-        if not seq.is_finished:
-            # Hold back what may still change: half of a multi-byte character, and the start of a
-            # stop string whose end has not come yet (the finished text is cut before it).
-            text = text.rstrip("\ufffd")
+        if seq.is_finished or self.engine.tokenizer is None:
+            text = self.engine.output_text(seq)  # exactly LLM.generate's text, cut at a stop string
+        else:
+            self._decode_new_tokens(request)
+            # Hold back the start of a stop string whose end has not come yet: the finished text
+            # is cut before it.
             hold = max((len(s) for s in seq.sampling_params.stop), default=1) - 1
-            text = text[:max(0, len(text) - hold)]
+            text = request.decoded[:max(0, len(request.decoded) - hold)]
         new_text = text[len(request.sent_text):] if text.startswith(request.sent_text) else ""
         request.put({
             "text": new_text,
-            "token_ids": seq.completion_token_ids[request.sent_tokens:],
+            "token_ids": seq.token_ids[seq.num_prompt_tokens + request.sent_tokens:],
             "finished": seq.is_finished,
             "finish_reason": seq.finish_reason,
         })
@@ -128,6 +135,20 @@ class EngineLoop:
         request.sent_tokens = seq.num_completion_tokens
         if seq.is_finished:
             del self.requests[seq.seq_id]
+
+    def _decode_new_tokens(self, request: Request) -> None:
+        """Decoding the whole completion every step costs time in proportion to its length, per
+        request and per step; decode only the newest tokens, with the few before them for context
+        (a tokenizer may render a token differently after another, a leading space say), and keep
+        the new text once it ends in a whole character (a byte token may be half of one)."""
+        seq, tokenizer = request.seq, self.engine.tokenizer
+        start = seq.num_prompt_tokens + request.prefix_offset
+        before = tokenizer.decode(seq.token_ids[start:seq.num_prompt_tokens + request.read_offset],
+                                  skip_special_tokens=True)
+        now = tokenizer.decode(seq.token_ids[start:], skip_special_tokens=True)
+        if len(now) > len(before) and not now.endswith("\ufffd"):
+            request.decoded += now[len(before):]
+            request.prefix_offset, request.read_offset = request.read_offset, seq.num_completion_tokens
 
     def _fail(self, err: BaseException) -> None:
         """The engine is not to be trusted any more: tell every request, queued or running."""

@@ -5,14 +5,16 @@
 
 With tensor_parallel_size > 1 the engine starts one worker process per extra rank
 (torch.multiprocessing, spawn); rank 0's model runner lives here and drives them. `close()`
-(also run by a `with` block and at interpreter exit) tells the workers to leave and waits for
-them; a worker whose engine died leaves on its own (model_runner.worker_loop).
+(also run by a `with` block, when the engine is garbage collected, and at interpreter exit)
+tells the workers to leave and reaps them; a worker whose engine died leaves on its own
+(model_runner.worker_loop).
 """
 
-import atexit
 import dataclasses
 import json
 import socket
+import warnings
+import weakref
 from numbers import Integral
 from pathlib import Path
 
@@ -75,10 +77,11 @@ class LLMEngine:
         try:
             self.model_runner = ModelRunner(config, 0, self.events)
         except BaseException:
-            self._stop_workers(wait=0)  # they may be stuck waiting for rank 0 to join them
+            stop_workers(self.ps, wait=0)  # they may be stuck waiting for rank 0 to join them
             raise
         self.scheduler = Scheduler(config)
-        atexit.register(self.close)
+        # Not atexit.register(self.close): that would hold the engine, and its KV pool, until exit.
+        self._finalizer = weakref.finalize(self, shutdown, self.model_runner, self.ps)
 
     # ---- requests -----------------------------------------------------------------------------
     def encode(self, prompt) -> list[int]:
@@ -178,25 +181,44 @@ class LLMEngine:
 
     # ---- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop the workers and free the KV cache; also run when the engine is garbage collected
+        or the interpreter exits. Always reaps the workers, even after an error left them stuck."""
         if self.closed:
             return
         self.closed = True
-        atexit.unregister(self.close)
-        runner = getattr(self, "model_runner", None)
-        if runner is not None:
-            runner.call("exit")
-            del self.model_runner
-        self._stop_workers()
-
-    def _stop_workers(self, wait: float = 10) -> None:
-        for p in self.ps:
-            p.join(timeout=wait)
-            if p.is_alive():
-                p.terminate()
-        self.ps = []
+        self._finalizer()
+        del self.model_runner
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def shutdown(runner: ModelRunner, processes: list) -> None:
+    """Free one engine's ranks: together through exit() while they are in step and alive; else
+    the workers are terminated and rank 0 frees its side alone. Holds no reference to the engine."""
+    clean = not runner.broken and all(p.is_alive() for p in processes)
+    try:
+        if clean:
+            runner.call("exit")
+    finally:
+        stop_workers(processes, wait=10 if clean else 0)
+        runner.release()
+
+
+def stop_workers(processes: list, wait: float) -> None:
+    """Wait up to `wait` seconds for each worker to leave, then terminate it; always reap it
+    (join), so no zombie process is left behind."""
+    for p in processes:
+        p.join(timeout=wait)
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=10)
+        if p.is_alive():
+            warnings.warn(f"tensor-parallel worker {p.pid} did not exit after SIGKILL", RuntimeWarning, stacklevel=2)
+    processes.clear()

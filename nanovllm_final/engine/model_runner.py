@@ -17,6 +17,9 @@ the same step and take part in the all-reduces (`worker_loop`).
 
 import os
 import pickle
+import signal
+import threading
+from contextlib import contextmanager
 from multiprocessing import parent_process
 from multiprocessing.shared_memory import SharedMemory
 
@@ -48,12 +51,27 @@ class ModelRunner:
         else:
             self.device = torch.device("cpu")
         self.num_threads = torch.get_num_threads()
+        self.shm, self.broken = None, None
+        if rank > 0:  # Ctrl-C reaches every process of the terminal: rank 0 alone decides (call())
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if self.world_size > 1:
             if config.device == "cpu":  # ranks share the cores instead of each taking them all
                 torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world_size))
             backend = "nccl" if config.device == "cuda" else "gloo"
             dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{config.dist_port}",
                                     world_size=self.world_size, rank=rank)
+        try:
+            self.build(config, rank)
+        except BaseException:
+            if rank == 0:
+                self.release()  # no process group or shared memory outlives a failed start
+            raise
+        if rank > 0:
+            self.worker_loop()
+
+    def build(self, config: Config, rank: int) -> None:
+        """The model, its weights, the KV cache, the CUDA graphs and the channel to the workers."""
+        hf = config.hf_config
         torch.manual_seed(config.seed)
         set_tp(rank, self.world_size)
         default_dtype = torch.get_default_dtype()
@@ -85,7 +103,6 @@ class ModelRunner:
             else:
                 dist.barrier()
                 self.shm = SharedMemory(name=self.shm_name)
-                self.worker_loop()
 
     @torch.no_grad()
     def init_dummy_weights(self) -> None:
@@ -110,18 +127,37 @@ class ModelRunner:
                 return
 
     def call(self, method: str, *args):
-        """On rank 0: run `method` here and on every other rank."""
-        if self.world_size > 1 and self.rank == 0:
-            data = pickle.dumps([method, *args])
-            if len(data) + 4 > self.shm_size:
-                raise RuntimeError(f"step of {len(data)} bytes does not fit the {self.shm_size}-byte channel")
-            self.shm.buf[0:4] = len(data).to_bytes(4, "little")
-            self.shm.buf[4:len(data) + 4] = data
+        """On rank 0: run `method` here and on every other rank.
+
+        The ranks must run the same collectives in the same order. A step cut short on rank 0
+        alone (an exception, a second Ctrl-C) leaves the workers waiting inside it, and any later
+        step would pair their collectives wrongly: the runner is marked broken and refuses to go
+        on. A first Ctrl-C during a step waits for the step to end, so the ranks stay in step."""
+        if self.world_size == 1 or self.rank != 0:
+            return getattr(self, method)(*args)
+        if self.broken:
+            raise RuntimeError(f"the tensor-parallel ranks may be out of step after an error during a step "
+                               f"({self.broken}); close() this LLM and create a new one")
+        data = pickle.dumps([method, *args])
+        if len(data) + 4 > self.shm_size:
+            raise RuntimeError(f"step of {len(data)} bytes does not fit the {self.shm_size}-byte channel")
+        self.shm.buf[0:4] = len(data).to_bytes(4, "little")
+        self.shm.buf[4:len(data) + 4] = data
+        interrupted = []
+        with sigint_deferred(interrupted):
             for event in self.events:
                 event.set()
-        return getattr(self, method)(*args)
+            try:
+                result = getattr(self, method)(*args)
+            except BaseException as err:
+                self.broken = f"{type(err).__name__}: {err}"
+                raise
+        if interrupted:
+            raise KeyboardInterrupt
+        return result
 
     def exit(self) -> None:
+        """Every rank leaves together: called through call("exit")."""
         # The CUDA graphs go first: with NCCL they hold collectives of the process group.
         self.graphs = None
         if self.device.type == "cuda":
@@ -131,7 +167,30 @@ class ModelRunner:
             dist.barrier()  # every rank has closed its view before the name goes away
             if self.rank == 0:
                 self.shm.unlink()
+            self.shm = None
             dist.destroy_process_group()
+            torch.set_num_threads(self.num_threads)
+
+    def release(self) -> None:
+        """Rank 0, once its workers are gone (reaped, not asked): free what exit() would have
+        freed, without collectives. Safe to call more than once."""
+        self.graphs = None
+        if self.shm is not None:
+            shm, self.shm = self.shm, None
+            try:
+                shm.close()
+            except BufferError:  # a view of it is still alive; the name is freed all the same
+                pass
+            try:
+                shm.unlink()
+            except FileNotFoundError:
+                pass
+        if self.world_size > 1 and dist.is_initialized():
+            if self.broken and self.device.type == "cuda":
+                # NCCL's destroy waits for the peers' half of a cut-short step, which never comes.
+                dist.distributed_c10d._abort_process_group()
+            else:
+                dist.destroy_process_group()
             torch.set_num_threads(self.num_threads)
 
     # ---- KV cache -----------------------------------------------------------------------------
@@ -295,3 +354,24 @@ class ModelRunner:
         sampled = self.sampler(logits, *self.prepare_sample([s for s, d in zip(seqs, done) if d]))
         token_ids = iter(sampled.tolist())
         return [next(token_ids) if d else None for d in done]
+
+
+@contextmanager
+def sigint_deferred(interrupted: list):
+    """Ctrl-C inside the block is noted in `interrupted` rather than raised; a second one raises
+    at once (a hung step can still be left). Signals reach only the main thread, so elsewhere
+    there is nothing to defer."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum, frame):
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -28,3 +28,16 @@ def test_two_engines_with_different_block_sizes(tiny_qwen3_dir, make_llm, random
     assert again == expected
     assert_pool_clean(small)
     assert_pool_clean(large)
+
+
+def test_engine_dropped_without_close_is_freed(tiny_qwen3_dir):
+    import gc
+    import weakref
+
+    llm = LLM(tiny_qwen3_dir, device="cpu", num_kvcache_blocks=8, kvcache_block_size=16)
+    assert llm.generate([[1, 2]], PARAMS, use_tqdm=False)
+    engine, pool = weakref.ref(llm), weakref.ref(llm.model_runner.kv_cache)
+    del llm
+    gc.collect()
+    assert engine() is None, "something still holds the engine"
+    assert pool() is None, "the KV pool outlived its engine"

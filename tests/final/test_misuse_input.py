@@ -1,5 +1,5 @@
 """One clear ValueError per bad input, naming the field and the fix; numpy numbers accepted.
-The table of what is accepted and refused is in LLMEngine's docstring."""
+The table of what is accepted and refused is in README.md."""
 
 import json
 import shutil

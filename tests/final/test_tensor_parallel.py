@@ -56,3 +56,13 @@ def test_workers_exit_when_the_engine_process_dies(tiny_qwen3_dir, tmp_path):
     while time.time() < deadline and not all(_gone(p) for p in pids):
         time.sleep(0.5)
     assert all(_gone(p) for p in pids), "a tensor-parallel worker outlived its engine"
+
+
+@pytest.mark.slow
+def test_tp2_faults(tiny_qwen3_dir):
+    """tp_faults.py in its own session: Ctrl-C, an error on one rank, failed constructors, a
+    dropped LLM (the same script checks NCCL on two GPUs: `python tests/final/tp_faults.py DIR cuda`)."""
+    script = Path(__file__).with_name("tp_faults.py")
+    proc = subprocess.run([sys.executable, str(script), str(tiny_qwen3_dir), "cpu"], capture_output=True, text=True,
+                          timeout=600, start_new_session=True, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0 and "all ok" in proc.stdout, proc.stdout + proc.stderr[-3000:]

@@ -191,6 +191,10 @@ def check_invariants(scheduler: Scheduler, seqs: list[Sequence]) -> None:
     waiting, running = set(map(id, scheduler.waiting)), set(map(id, scheduler.running))
     assert not waiting & running, "a sequence is both waiting and running"
     assert len(scheduler.running) <= scheduler.max_num_seqs, "more than max_num_seqs sequences are running"
+    # Admission from the front and preemption of the newest back to the front keep arrival order:
+    # whoever runs arrived before whoever waits, and each queue is in arrival order.
+    order = [seq.seq_id for seq in scheduler.running] + [seq.seq_id for seq in scheduler.waiting]
+    assert order == sorted(order), "requests are not served in arrival order (someone overtook, or went to the back)"
     for seq in seqs:
         queued = (id(seq) in waiting) + (id(seq) in running)
         if seq.status == SequenceStatus.FINISHED:
@@ -225,6 +229,7 @@ def test_scheduler_keeps_its_rules_and_the_tokens(requests, block_size, spare_bl
     seqs: list[Sequence] = []
     by_request: dict[int, Sequence] = {}
     finished: list[Sequence] = []
+    lengths: dict[int, int] = {}
     step = 0
     while arrivals or not scheduler.is_finished():
         while arrivals and requests[arrivals[0]][0] <= step:
@@ -242,6 +247,9 @@ def test_scheduler_keeps_its_rules_and_the_tokens(requests, block_size, spare_bl
         check_batch(scheduler, batch, is_prefill, was_running)
         scheduler.postprocess(batch, runner.run(batch, is_prefill))
         check_invariants(scheduler, seqs)
+        for seq in seqs:
+            assert seq.num_tokens >= lengths.get(seq.seq_id, 0), "a sequence lost tokens (preemption must keep them)"
+            lengths[seq.seq_id] = seq.num_tokens
         finished += [seq for seq in batch if seq.is_finished]
     assert scheduler.block_manager.num_free_blocks == num_blocks, "blocks left over after every request finished"
     assert sorted(map(id, finished)) == sorted(map(id, seqs)), "a request did not finish exactly once"
