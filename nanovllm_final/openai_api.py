@@ -23,9 +23,8 @@ class APIError(Exception):
         self.status, self.message, self.param, self.code = status, message, param, code
 
     def body(self) -> dict:
-        kind = {400: "invalid_request_error", 404: "invalid_request_error", 503: "service_unavailable"}
-        return {"error": {"message": self.message, "type": kind.get(self.status, "server_error"),
-                          "param": self.param, "code": self.code}}
+        kind = "invalid_request_error" if self.status < 500 else "service_unavailable" if self.status == 503 else "server_error"
+        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
 
 class StreamOptions(BaseModel):

@@ -26,6 +26,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
 
 from nanovllm_final.config import Config
 from nanovllm_final.engine.engine_loop import EngineLoop
@@ -54,6 +55,11 @@ def build_app(llm: LLM, model_name: str, owns_engine: bool = False) -> FastAPI:
     @app.exception_handler(APIError)
     async def api_error(request, err: APIError):
         return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, err: HTTPException):  # an unknown path or method, in the same shape
+        return JSONResponse(APIError(err.status_code, f"{request.method} {request.url.path}: {err.detail}").body(),
+                            status_code=err.status_code)
 
     def check_ready(model: str | None) -> None:
         if engine_loop.error is not None:

@@ -208,6 +208,8 @@ def test_bad_requests_get_openai_errors(served, endpoint, body, status, param, w
 def test_models_health_and_the_openai_client_errors(served, client):
     assert [m.id for m in client.models.list()] == ["tiny"]
     assert httpx.get(served[0] + "/health").status_code == 200
+    lost = httpx.get(served[0] + "/v1/nothing")
+    assert lost.status_code == 404 and lost.json()["error"]["message"] == "GET /v1/nothing: Not Found"
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         client.completions.create(model="nope", prompt="x")
     with pytest.raises(openai.BadRequestError, match="n=3 is not supported"):
