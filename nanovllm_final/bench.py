@@ -4,7 +4,10 @@ The workload is nano-vllm's bench.py exactly: random.seed(0); 256 sequences; pro
 randint(100, 1024) random token ids in [0, 10000]; outputs of randint(100, 1024) tokens with
 ignore_eos (133,966 output tokens in all, checked below); temperature 0.6; one warm-up request.
 The model is Qwen3-0.6B's architecture with random bf16 weights (load_format="dummy"):
-throughput does not depend on the values. Prints output tokens/s, the hardware and versions.
+throughput does not depend on the values. Prints output tokens/s, the hardware and versions,
+and each request's time to first token (TTFT, from the moment all 256 are queued) and time per
+output token after the first (TPOT): mean, p50 and p99. Writes all of it as JSON (--json;
+bench_results/ by default).
 
 --profile also says where the time went: the host's time per phase of a step (schedule, prepare,
 launch, waiting for the GPU, postprocess), the GPU's busy time per step measured with CUDA
@@ -15,6 +18,9 @@ import argparse
 import json
 import platform
 import random
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -48,6 +54,7 @@ def main(argv=None) -> None:
     parser.add_argument("--enforce-eager", action="store_true")
     parser.add_argument("--max-model-len", type=int, default=4096)
     parser.add_argument("--profile", action="store_true", help="say where the time goes (GPU)")
+    parser.add_argument("--json", help="where to write the results (default: bench_results/bench-<time>.json)")
     args = parser.parse_args(argv)
     prompts, params = workload(args.num_seqs)
     total = sum(p.max_tokens for p in params)
@@ -60,18 +67,82 @@ def main(argv=None) -> None:
     llm.generate([[1, 2, 3]], SamplingParams(max_tokens=8), use_tqdm=False)  # warm-up
     start = time.perf_counter()
     if args.profile:
-        report = profile(llm, prompts, params)
+        report, latency = profile(llm, prompts, params), None
     else:
-        llm.generate(prompts, params, use_tqdm=False)
+        latency = run_timed(llm, prompts, params)
     seconds = time.perf_counter() - start
-    device = torch.cuda.get_device_name() if llm.config.device == "cuda" else platform.processor() or "cpu"
-    print(f"device: {device} | torch {torch.__version__} | kv cache: {args.kv_cache_dtype} | "
+    env = environment(llm)
+    print(f"device: {env['device']} | torch {env['torch']} | triton {env['triton']} | kv cache: {args.kv_cache_dtype} | "
           f"blocks: {llm.config.num_kvcache_blocks} x {llm.config.kvcache_block_size} | "
           f"cuda graphs: {not args.enforce_eager} | preemptions: {llm.scheduler.num_preemptions}")
     print(f"Total: {total} tok, Time: {seconds:.2f} s, Throughput: {total / seconds:.2f} tok/s")
+    result = dict(command="python -m nanovllm_final.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  output_tokens=total, seconds=seconds, tokens_per_s=total / seconds, kv_cache_dtype=args.kv_cache_dtype,
+                  num_seqs=args.num_seqs, cuda_graphs=not args.enforce_eager, **env,
+                  num_kvcache_blocks=llm.config.num_kvcache_blocks, preemptions=llm.scheduler.num_preemptions)
+    if latency:
+        for name, values in latency.items():
+            stats = summary(values)
+            result[name] = stats
+            print(f"{name}: mean {stats['mean']:.1f} ms, p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms")
     if args.profile:
         print(report)
+        result["profile"] = report
+    path = Path(args.json or f"bench_results/bench-{time.strftime('%Y%m%d-%H%M%S')}-{args.kv_cache_dtype}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    print(f"results: {path}")
     llm.close()
+
+
+def run_timed(llm, prompts, params) -> dict:
+    """Run the workload, noting when each request got its first token and when it finished.
+    -> {"ttft_ms": [...], "tpot_ms": [...]}, one value per request."""
+    seqs = [llm.add_request(prompt, sp) for prompt, sp in zip(prompts, params)]
+    first, last, start = {}, {}, time.perf_counter()
+    while not llm.is_finished():
+        stepped, _, _ = llm.step()
+        now = time.perf_counter()
+        for seq in stepped:
+            first.setdefault(seq.seq_id, now)
+            last[seq.seq_id] = now
+    ttft = [(first[s.seq_id] - start) * 1e3 for s in seqs]
+    tpot = [(last[s.seq_id] - first[s.seq_id]) * 1e3 / (s.num_completion_tokens - 1) for s in seqs if s.num_completion_tokens > 1]
+    return {"ttft_ms": ttft, "tpot_ms": tpot}
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return dict(mean=statistics.fmean(values), p50=statistics.median(values), p99=pick(0.99))
+
+
+def environment(llm) -> dict:
+    """The hardware and software the numbers came from."""
+    try:
+        import triton
+        triton_version = triton.__version__
+    except ImportError:
+        triton_version = None
+    env = dict(torch=torch.__version__, triton=triton_version, python=platform.python_version(),
+               cuda=torch.version.cuda, host=platform.machine(), cpu=platform.processor() or platform.machine())
+    try:
+        import transformers
+        env["transformers"] = transformers.__version__
+    except ImportError:
+        pass
+    if llm.config.device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        env.update(device=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                   multiprocessors=props.multi_processor_count, compute_capability=f"{props.major}.{props.minor}")
+        try:
+            env["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                           capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    else:
+        env["device"] = env["cpu"]
+    return env
 
 
 def profile(llm, prompts, params, window=(300, 305)) -> str:

@@ -90,6 +90,7 @@ class ModelRunner:
         self.allocate_kv_cache()
         if self.device.type == "cuda":
             self.warmup()
+        self.calibrate_fp8()  # after the warm-up, which stores nothing
         self.graphs = None if self.enforce_eager else DecodeGraphs(self.model, config, self.device)
         if self.world_size > 1:
             self.shm_name = f"nanovllm-{config.dist_port}"
@@ -200,8 +201,8 @@ class ModelRunner:
         fp8 = config.kv_cache_dtype == "fp8"
         kv_dtype = FP8 if fp8 else config.dtype
         L, bs, d = hf.num_hidden_layers, self.block_size, hf.head_dim
-        # K and V, every layer; FP8 adds one float32 scale per token per head for each.
-        block_bytes = 2 * L * bs * num_kv_heads * (d * kv_dtype.itemsize + (4 if fp8 else 0))
+        # K and V, every layer (an FP8 cache adds one float32 scale per KV head and layer for each).
+        block_bytes = 2 * L * bs * num_kv_heads * d * kv_dtype.itemsize
         if config.num_kvcache_blocks <= 0:
             if self.device.type == "cuda":
                 num_blocks = self.blocks_from_free_gpu_memory(block_bytes)
@@ -221,12 +222,19 @@ class ModelRunner:
         shape = (2, L, config.num_kvcache_blocks, bs, num_kv_heads, d)
         # Zeros, not empty: attention reads whole blocks, and garbage NaNs would leak through 0 * NaN.
         self.kv_cache = torch.zeros(shape, dtype=kv_dtype, device=self.device)
-        self.kv_scale = torch.ones(shape[:-1], dtype=torch.float32, device=self.device) if fp8 else None
+        self.kv_scale = torch.ones(2, L, num_kv_heads, dtype=torch.float32, device=self.device) if fp8 else None
         attns = [m for m in self.model.modules() if hasattr(m, "k_cache")]
         for i, attn in enumerate(attns):
             attn.k_cache, attn.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
             if fp8:
                 attn.k_scale, attn.v_scale = self.kv_scale[0, i], self.kv_scale[1, i]
+
+    def calibrate_fp8(self) -> None:
+        """The first prefill from here on sets the FP8 cache's per-head scales (layers/attention.py)."""
+        if self.kv_scale is not None:
+            for m in self.model.modules():
+                if hasattr(m, "calibrate_fp8"):
+                    m.calibrate_fp8()
 
     def blocks_from_free_gpu_memory(self, block_bytes: int) -> int:
         """Run the largest batch once without a cache to measure the activations' peak, then give
@@ -347,7 +355,9 @@ class ModelRunner:
         reset_context()
         if not logits_indices:
             return [None] * len(seqs)
-        logits = self.model.compute_logits(hidden[logits_indices])  # (B', vocab) on rank 0
+        if len(logits_indices) < hidden.shape[0]:  # indices rise strictly: as many as rows means every row
+            hidden = hidden[self.to_device([logits_indices], torch.long)[0]]  # through pinned memory: no wait
+        logits = self.model.compute_logits(hidden)  # (B', vocab) on rank 0
         if self.rank != 0:
             return []
         done = [seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens for seq in seqs]

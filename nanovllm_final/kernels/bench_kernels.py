@@ -40,8 +40,9 @@ def make_paged_kv(context_lens, num_kv_heads, head_dim, block_size, dtype, devic
     k = torch.randn(shape, generator=g, device=device)
     v = torch.randn(shape, generator=g, device=device)
     k_scale = v_scale = None
-    if fp8:
-        (k, k_scale), (v, v_scale) = reference.quantize_fp8(k), reference.quantize_fp8(v)
+    if fp8:  # per-head scales from the whole cache, as the engine takes them from its first tokens
+        k_scale, v_scale = reference.fp8_scales(k), reference.fp8_scales(v)
+        k, v = reference.quantize_fp8(k, k_scale), reference.quantize_fp8(v, v_scale)
     else:
         k, v = k.to(dtype), v.to(dtype)
     order = torch.randperm(num_blocks, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -89,8 +90,8 @@ def bench_store(rows, device, kernels):
         num_blocks, block_size = 2 * n // 256 + 2, 256
         cache_dtype = reference.FP8_DTYPE if fp8 else torch.bfloat16
         caches = [torch.zeros(num_blocks, block_size, Hkv, d, dtype=cache_dtype, device=device) for _ in range(4)]
-        scales = [torch.zeros(num_blocks, block_size, Hkv, device=device) for _ in range(4)] if fp8 else [None] * 4
         key, value = (torch.randn(n, Hkv, d, device=device, dtype=torch.bfloat16) for _ in range(2))
+        scales = [reference.fp8_scales(x) for x in (key, value)] * 2 if fp8 else [None] * 4
         slots = torch.randperm(num_blocks * block_size, device=device)[:n]
         slots[::7] = -1
         kernels.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])
@@ -98,7 +99,7 @@ def bench_store(rows, device, kernels):
         err = rel_err(caches[0].float(), caches[2].float())  # fp8: codes equal up to round-half ties
         assert err < 1e-2, err
         kept = int((slots >= 0).sum())
-        nbytes = 2 * kept * Hkv * d * (2 + caches[0].element_size()) + (2 * kept * Hkv * 4 if fp8 else 0)
+        nbytes = 2 * kept * Hkv * d * (2 + caches[0].element_size())
         store = lambda: kernels.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])  # noqa: E731
         ref_ms = _bench(lambda: reference.store_kvcache(key, value, caches[2], caches[3], slots, scales[2], scales[3]))
         _row(rows, f"store_kvcache N={n} {'fp8' if fp8 else 'bf16'}", _bench_graph([store]), nbytes, ref_ms, err,
@@ -115,8 +116,6 @@ def decode_inputs(batch, context_lens, fp8, device, copies=1):
         sets.append((q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], d ** -0.5,
                      kv["k_scale"], kv["v_scale"]))
     nbytes = sum(context_lens) * Hkv * d * 2 * (1 if fp8 else 2) + 2 * sets[0][0].nbytes
-    if fp8:
-        nbytes += sum(context_lens) * Hkv * 2 * 4  # the scales
     return sets, nbytes
 
 

@@ -8,10 +8,10 @@ Grid: (N,) - one program per token, covering all of its KV heads at once (a (Hkv
 for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d elements and
 writes as many.
 
-FP8 (cache dtype float8_e4m3fn): each token's head vector gets its own scale
-amax(|x|) / 448 so the largest element lands on e4m3's largest finite value; the cache keeps
-x / scale in e4m3 and k_scale / v_scale (num_blocks, block_size, Hkv) keep the float32 scale
-that attention multiplies back in.
+FP8 (cache dtype float8_e4m3fn): the cache keeps x / scale in e4m3, saturated at +-448, with
+one float32 scale per KV head and layer (k_scale, v_scale (Hkv,), set once by the attention
+layer from the first tokens it stores: reference.fp8_scales). A per-head scale, unlike a
+per-token one, folds out of attention's inner loop: into q before it and into the output after.
 
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
        `python -m pytest tests/final/test_kernels_gpu.py -q -k store` (GPU, real shapes)
@@ -20,24 +20,22 @@ Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpre
 import triton
 import triton.language as tl
 
-from .reference import FP8_MAX, FP8_MIN_SCALE, is_fp8
+from .reference import FP8_MAX, is_fp8
 
 
 @triton.jit
 def _store_one(x_ptr, stride_xh, cache_ptr, scale_ptr, slot, block_size, num_kv_heads,
                stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
-               FP8: tl.constexpr, FP8_MAX: tl.constexpr, FP8_MIN_SCALE: tl.constexpr):
+               FP8: tl.constexpr, FP8_MAX: tl.constexpr):
     """Store one token's (Hkv, d) tile of K or V at `slot`."""
     x = tl.load(x_ptr + offs_h[:, None] * stride_xh + offs_d[None, :], mask=mask, other=0.0)
     block = slot // block_size
     row = slot % block_size
     dst = cache_ptr + block * stride_cb + row * stride_ct + offs_h[:, None] * stride_ch + offs_d[None, :]
     if FP8:
-        x = x.to(tl.float32)
-        scale = tl.maximum(tl.max(tl.abs(x), axis=1) / FP8_MAX, FP8_MIN_SCALE)  # (Hkv,)
-        tl.store(dst, (x / scale[:, None]).to(cache_ptr.dtype.element_ty), mask=mask)
-        # the scale tensor is (num_blocks, block_size, Hkv) contiguous: one float per slot per head
-        tl.store(scale_ptr + slot * num_kv_heads + offs_h, scale, mask=offs_h < num_kv_heads)
+        scale = tl.load(scale_ptr + offs_h, mask=offs_h < num_kv_heads, other=1.0)  # (Hkv,)
+        x = tl.clamp(x.to(tl.float32) / scale[:, None], -FP8_MAX, FP8_MAX)
+        tl.store(dst, x.to(cache_ptr.dtype.element_ty), mask=mask)
     else:
         tl.store(dst, x.to(cache_ptr.dtype.element_ty), mask=mask)
 
@@ -49,7 +47,7 @@ def _store_kvcache_kernel(
     stride_cb, stride_ct, stride_ch,  # cache strides: block, row in block, head (d is contiguous)
     block_size, num_kv_heads, head_dim,
     BLOCK_H: tl.constexpr, BLOCK_D: tl.constexpr,
-    FP8: tl.constexpr, FP8_MAX: tl.constexpr, FP8_MIN_SCALE: tl.constexpr,
+    FP8: tl.constexpr, FP8_MAX: tl.constexpr,
 ):
     token = tl.program_id(0)
     slot = tl.load(slot_mapping_ptr + token).to(tl.int64)
@@ -61,10 +59,10 @@ def _store_kvcache_kernel(
     token = token.to(tl.int64)
     _store_one(key_ptr + token * stride_kn, stride_kh, k_cache_ptr, k_scale_ptr, slot,
                block_size, num_kv_heads, stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
-               FP8, FP8_MAX, FP8_MIN_SCALE)
+               FP8, FP8_MAX)
     _store_one(value_ptr + token * stride_vn, stride_vh, v_cache_ptr, v_scale_ptr, slot,
                block_size, num_kv_heads, stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
-               FP8, FP8_MAX, FP8_MIN_SCALE)
+               FP8, FP8_MAX)
 
 
 def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
@@ -87,6 +85,6 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         k_cache.shape[1], num_kv_heads, head_dim,
         BLOCK_H=triton.next_power_of_2(num_kv_heads), BLOCK_D=triton.next_power_of_2(head_dim),
-        FP8=fp8, FP8_MAX=FP8_MAX, FP8_MIN_SCALE=FP8_MIN_SCALE,
+        FP8=fp8, FP8_MAX=FP8_MAX,
         num_warps=4,
     )

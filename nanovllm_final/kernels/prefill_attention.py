@@ -29,6 +29,7 @@ import triton
 import triton.language as tl
 
 from .attention_tile import attend_tile
+from .decode_attention import fold_fp8_scales
 from .reference import FP8_MAX, is_fp8
 
 # Tile configuration, from a sweep on an H100 (tune_kernels.py)
@@ -79,8 +80,8 @@ def _prefill_kernel(
     q = tl.load(q_ptr + q_off, mask=mask_md, other=0.0)  # (BLOCK_M, BLOCK_D)
     q_pos = context_len - q_len + tok  # absolute position of each row's query
 
-    if FP8:  # e4m3 codes (|x| <= 448) are exact in fp16, so the tensor cores multiply in fp16
-        q = (q.to(tl.float32) * qk_scale).to(DOT_DTYPE)  # (fp32 for fp32 queries), scale folded in
+    q, q_scale, out_scale = fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, BLOCK_Q * GROUP_PAD,
+                                            k_cache_ptr.dtype.element_ty, FP8, False, FP8_MAX, DOT_DTYPE)
 
     m_i = tl.full([BLOCK_Q * GROUP_PAD], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_Q * GROUP_PAD], tl.float32)
@@ -91,13 +92,13 @@ def _prefill_kernel(
         offs_n = n0 + tl.arange(0, BLOCK_N)
         mask_n = offs_n < kv_end
         visible = mask_n[None, :] & (offs_n[None, :] <= q_pos[:, None])  # causal
-        m_i, l_i, acc = attend_tile(q, m_i, l_i, acc, visible,
-                                    k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, table, offs_n, mask_n,
-                                    offs_d, head_dim, kv_head, num_kv_heads, qk_scale, stride_cb, stride_ct,
-                                    stride_ch, BLOCK_SIZE, FP8, FP8_MAX, DOT_DTYPE, DOT_PRECISION)
+        m_i, l_i, acc = attend_tile(q, q_scale, m_i, l_i, acc, visible,
+                                    k_cache_ptr, v_cache_ptr, table, offs_n, mask_n, offs_d, head_dim,
+                                    kv_head, qk_scale, stride_cb, stride_ct, stride_ch,
+                                    BLOCK_SIZE, FP8, False, DOT_DTYPE, DOT_PRECISION)
 
     o_off = (q_start + tok).to(tl.int64)[:, None] * stride_on + heads[:, None] * stride_oh + offs_d[None, :]
-    tl.store(out_ptr + o_off, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=mask_md)
+    tl.store(out_ptr + o_off, (acc * (out_scale / l_i)[:, None]).to(out_ptr.dtype.element_ty), mask=mask_md)
 
 
 def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale,

@@ -6,7 +6,7 @@ few lines of torch that a reader can check by eye. The engine calls them through
 
 Shapes (vLLM / nano-vllm names):
     k_cache, v_cache  (num_blocks, block_size, Hkv, d)   one layer's paged KV cache
-    k_scale, v_scale  (num_blocks, block_size, Hkv)      float32, only for an FP8 cache
+    k_scale, v_scale  (Hkv,)   float32, only for an FP8 cache: one scale per KV head and layer
     slot_mapping      (N,)   slot = block_id * block_size + offset; -1 = do not store
     block_tables      (B, max_blocks) int32, padded with -1
     context_lens      (B,)   tokens in the cache per sequence, the current one included
@@ -19,18 +19,28 @@ import torch.nn.functional as F
 
 FP8_DTYPE = torch.float8_e4m3fn
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
-FP8_MIN_SCALE = 1e-8  # an all-zero row would otherwise give scale 0 and 0/0 = NaN
+FP8_MIN_SCALE = 1e-8  # an all-zero head would otherwise give scale 0 and 0/0 = NaN
+# A head's scale is set once, from the first tokens it stores (fp8_scales): their largest |x|
+# lands at 448 / FP8_HEADROOM, so later tokens up to 16x larger still fit; larger ones saturate.
+# The price is at the small end only: e4m3 keeps 3 mantissa bits down to 2^-6 * scale, i.e.
+# values down to ~1/1800 of the calibration maximum keep full relative precision.
+FP8_HEADROOM = 16.0
 
 
 def is_fp8(cache: torch.Tensor) -> bool:
     return cache.dtype == FP8_DTYPE
 
 
-def quantize_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (..., d) -> (x_fp8 (..., d), scale (...,) float32), one scale per token per head."""
-    x = x.float()
-    scale = (x.abs().amax(dim=-1) / FP8_MAX).clamp_min(FP8_MIN_SCALE)  # (...,)
-    return (x / scale[..., None]).to(FP8_DTYPE), scale
+def fp8_scales(x: torch.Tensor) -> torch.Tensor:
+    """x (..., Hkv, d) -> (Hkv,) float32: one scale per head, from the largest |x| of that head."""
+    amax = x.float().abs().flatten(0, -3).amax(dim=(0, 2))  # (Hkv,)
+    return (amax * FP8_HEADROOM / FP8_MAX).clamp_min(FP8_MIN_SCALE)
+
+
+def quantize_fp8(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """x (..., Hkv, d), scale (Hkv,) -> x / scale in e4m3, saturated at +-448 (a plain cast
+    would turn anything larger into NaN)."""
+    return (x.float() / scale[:, None]).clamp(-FP8_MAX, FP8_MAX).to(FP8_DTYPE)
 
 
 def _bytes(t: torch.Tensor) -> torch.Tensor:
@@ -47,21 +57,19 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
     k_flat = k_cache.view(num_blocks * block_size, num_kv_heads, head_dim)
     v_flat = v_cache.view(num_blocks * block_size, num_kv_heads, head_dim)
     if is_fp8(k_cache):
-        key, k_s = quantize_fp8(key)
-        value, v_s = quantize_fp8(value)
-        k_scale.view(-1, num_kv_heads)[slots] = k_s
-        v_scale.view(-1, num_kv_heads)[slots] = v_s
+        key, value = quantize_fp8(key, k_scale), quantize_fp8(value, v_scale)
     _bytes(k_flat)[slots] = _bytes(key.to(k_cache.dtype))
     _bytes(v_flat)[slots] = _bytes(value.to(v_cache.dtype))
 
 
 def gather_blocks(cache, scale, block_tables):
     """Each sequence's blocks side by side: (B, max_blocks * block_size, Hkv, d) float32.
-    Whole blocks are copied (not token by token); -1 padding reads block 0, masked later."""
+    Whole blocks are copied (not token by token); -1 padding reads block 0, masked later.
+    scale (Hkv,) multiplies FP8 codes back to values."""
     blocks = block_tables.long().clamp_min(0)  # (B, max_blocks)
     out = _bytes(cache)[blocks].view(cache.dtype).float()  # (B, max_blocks, block_size, Hkv, d)
     if scale is not None:
-        out = out * scale[blocks][..., None]
+        out = out * scale[:, None]
     return out.flatten(1, 2)
 
 
@@ -142,3 +150,24 @@ def fused_add_rms_norm(x, residual, weight, eps):
     """(rms_norm(x + residual), x + residual); the sum is rounded to x.dtype first, as HF does."""
     summed = x + residual
     return rms_norm(summed, weight, eps), summed
+
+
+def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True, seeds=None):
+    """One token per row of logits (B, V): argmax(logits / T - log E), E ~ Exp(1) (a Gumbel-max
+    draw: token i wins with probability softmax(logits / T)_i); temperature 0 is the plain argmax;
+    min-p drops tokens below min_p times the top probability first. A seeded row (a
+    torch.Generator in `generators`) draws its noise from its own generator. `seeds` is the
+    Triton kernel's (its Philox keys); here the noise comes from torch. -> (B,) int64"""
+    x = logits.float()
+    greedy = temperatures == 0
+    scores = x / torch.where(greedy, 1.0, temperatures)[:, None]
+    noise = torch.empty_like(x).exponential_(1)
+    for i, gen in enumerate(generators or []):
+        if gen is not None:  # this row's own stream: reproducible whatever the batch
+            noise[i] = torch.empty_like(x[i]).exponential_(1, generator=gen)
+    scores = torch.where(greedy[:, None], scores, scores - noise.log())
+    if need_min_p:
+        threshold = x.amax(dim=-1) + temperatures * min_ps.log()  # (B,); min_p 0 gives -inf
+        keep = (x >= threshold[:, None]) | greedy[:, None]
+        scores = scores.masked_fill(~keep, float("-inf"))
+    return scores.argmax(dim=-1)

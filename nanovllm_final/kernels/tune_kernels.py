@@ -13,6 +13,7 @@ with 8 sequences (66 us vs 54 us with 4 splits).
 
 import argparse
 import json
+import math
 
 import torch
 
@@ -20,25 +21,33 @@ from . import reference
 from .bench_kernels import QWEN3_06B, _bench, _bench_graph, _row, decode_cases, decode_inputs, make_paged_kv, rel_err
 
 
-def bench_decode_sweep(rows, device):
+def bench_decode_sweep(rows, device, splits=True, dtypes=(False, True)):
     """Tile shape x warps x pipeline stages on the big batch; number of splits on small ones."""
     from . import decode_attention as da
     names = ("BLOCK_N", "NUM_WARPS", "NUM_STAGES")
     cases = decode_cases()
-    for fp8 in (False, True):
+    for fp8 in dtypes:
         prefix = "FP8_" if fp8 else ""
         default = [getattr(da, prefix + n) for n in names]
         sets, nbytes = decode_inputs(256, cases[0][2], fp8, device)
         ref = reference.paged_attention_decode(*sets[0])
-        for config in [(n, w, st) for n in (64, 128) for w in (4, 8) for st in (1, 2, 3)]:
-            for n, value in zip(names, config):
-                setattr(da, prefix + n, value)
-            err = rel_err(da.paged_attention_decode(*sets[0]), ref)
-            ms = _bench_graph([lambda: da.paged_attention_decode(*sets[0])])
-            _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} B=256 N{config[0]} w{config[1]} s{config[2]}", ms, nbytes, None, err)
+        for dot in ((False, True) if fp8 else (False,)):  # fp8: codes to fp16, or an fp8 matmul
+            da.FP8_DOT = dot
+            for config in [(n, w, st) for n in (64, 128) for w in (4, 8) for st in ((2, 3) if fp8 else (1, 2, 3))]:
+                for n, value in zip(names, config):
+                    setattr(da, prefix + n, value)
+                try:
+                    err = rel_err(da.paged_attention_decode(*sets[0]), ref)
+                    ms = _bench_graph([lambda: da.paged_attention_decode(*sets[0])])
+                except Exception as e:  # noqa: BLE001 - a configuration the compiler refuses
+                    print(f"sweep fp8_dot={dot} {config}: {type(e).__name__} {str(e)[:200]}")
+                    continue
+                _row(rows, f"sweep {'fp8' if fp8 else 'bf16'}{' fp8-dot' if dot else ''} B=256 "
+                     f"N{config[0]} w{config[1]} s{config[2]}", ms, nbytes, None, err)
+        da.FP8_DOT = False
         for n, value in zip(names, default):
             setattr(da, prefix + n, value)
-        for name, batch, lens in cases[2:]:
+        for name, batch, lens in cases[2:] if splits else []:
             sets, nbytes = decode_inputs(batch, lens, fp8, device, copies=max(1, math.ceil(200e6 / (batch * max(lens) * 4096))))
             for splits in (None, 1, 2, 4, 8, 16, 32):
                 ms = _bench_graph([lambda a=a: da.paged_attention_decode(*a, num_splits=splits) for a in sets])
@@ -69,11 +78,15 @@ def bench_prefill_sweep(rows, device):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write every row to this file")
+    parser.add_argument("--decode-only", action="store_true", help="no prefill sweep, no split sweep")
+    parser.add_argument("--fp8-only", action="store_true", help="decode with an FP8 cache only")
     args = parser.parse_args()
     assert torch.cuda.is_available(), "the sweeps need a CUDA GPU"
     rows = []
-    bench_decode_sweep(rows, torch.device("cuda"))
-    bench_prefill_sweep(rows, torch.device("cuda"))
+    bench_decode_sweep(rows, torch.device("cuda"), splits=not args.decode_only,
+                       dtypes=(True,) if args.fp8_only else (False, True))
+    if not args.decode_only:
+        bench_prefill_sweep(rows, torch.device("cuda"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -12,13 +12,19 @@ q/k/v directly, which is faster than reading the cache back: torch's varlen (fla
 a GPU, SDPA per sequence on a CPU. Before the cache exists (the GPU memory-profiling warm-up)
 that path is the only one. An FP8 cache always reads back, so prefill sees the same rounded
 keys and values as decode.
+
+An FP8 cache keeps one scale per KV head for keys and one for values (kernels/kvcache.py). They
+are set from the first prefill that stores anything after `calibrate_fp8()` (the model runner
+calls it once the cache exists): the largest |k| and |v| of each head in those tokens, with
+headroom for larger ones later (reference.FP8_HEADROOM). No host sync: a Python flag says
+whether it happened, and the amax stays on the device.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nanovllm_final.kernels import paged_attention_decode, paged_attention_prefill, store_kvcache
+from nanovllm_final.kernels import paged_attention_decode, paged_attention_prefill, reference, store_kvcache
 from nanovllm_final.utils.context import get_context
 
 try:
@@ -58,13 +64,27 @@ class Attention(nn.Module):
         self.num_heads, self.head_dim, self.scale, self.num_kv_heads = num_heads, head_dim, scale, num_kv_heads
         # Filled in by the model runner once the pool is sized: views into one big tensor.
         self.k_cache = self.v_cache = torch.tensor([])
-        self.k_scale = self.v_scale = None  # (num_blocks, block_size, Hkv) float32 with an FP8 cache
+        self.k_scale = self.v_scale = None  # (Hkv,) float32 with an FP8 cache
+        self.fp8_calibrated = True
+
+    def calibrate_fp8(self) -> None:
+        """Take this layer's FP8 scales from the next prefill that stores tokens."""
+        self.fp8_calibrated = False
+
+    def set_fp8_scales(self, k: torch.Tensor, v: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+        stored = (slot_mapping >= 0)[:, None, None]  # (N, 1, 1): padding and cached tokens do not count
+        for x, scale in ((k, self.k_scale), (v, self.v_scale)):
+            new = reference.fp8_scales(torch.where(stored, x.float(), 0.0))
+            scale.copy_(torch.where(new > reference.FP8_MIN_SCALE, new, scale))  # a head that saw only zeros keeps its scale
+        self.fp8_calibrated = True
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q (N, H, d), k and v (N, Hkv, d) -> (N, H, d)."""
         ctx = get_context()
         has_cache = self.k_cache.numel() > 0
         if has_cache:
+            if not self.fp8_calibrated and ctx.is_prefill:
+                self.set_fp8_scales(k, v, ctx.slot_mapping)
             store_kvcache(k, v, self.k_cache, self.v_cache, ctx.slot_mapping, self.k_scale, self.v_scale)
         if not ctx.is_prefill:
             return paged_attention_decode(q, self.k_cache, self.v_cache, ctx.block_tables, ctx.context_lens,

@@ -3,6 +3,10 @@
     greedy rows (temperature 0)  argmax of the raw logits
     other rows                   logits / temperature -> top-k -> top-p -> min-p -> draw
 
+A batch with no top-k and no top-p (greedy, temperature, min-p: the common case) goes through
+`kernels.sample_gumbel`, one pass over the logits (a Triton kernel on a GPU, its torch twin on a
+CPU). The general path below handles the rest.
+
 The filters run on the whole batch at once: one sort of each row, then per-row thresholds as
 tensors ((B, 1) columns), so a batch of mixed requests costs the same as a uniform one. The draw
 is the exponential race: argmax(p / E) with E ~ Exp(1) picks token i with probability p_i, and
@@ -16,6 +20,8 @@ tensors (`bool(t.any())`) would wait for the GPU to finish the forward pass firs
 import torch
 from torch import nn
 
+from nanovllm_final.kernels import sample_gumbel
+
 
 class Sampler(nn.Module):
     @torch.no_grad()
@@ -27,10 +33,12 @@ class Sampler(nn.Module):
         need_sort, need_min_p as Python bools (read from the tensors when not given).
         -> (B,) token ids."""
         flags = flags or sampling_flags(temperatures, top_ks, top_ps, min_ps, logits.shape[-1])
+        if flags["all_greedy"]:
+            return logits.argmax(dim=-1)  # the bf16 logits' order is their float32 values' order
+        if not flags["need_sort"]:
+            return sample_gumbel(logits, temperatures, min_ps, generators, flags["need_min_p"])
         logits = logits.float()
         greedy = logits.argmax(dim=-1)
-        if flags["all_greedy"]:
-            return greedy
         is_greedy = temperatures == 0
         logits = logits / torch.where(is_greedy, 1.0, temperatures).unsqueeze(1)
         probs = filtered_probs(logits, top_ks, top_ps, min_ps, flags["need_sort"], flags["need_min_p"])  # (B, V)

@@ -4,10 +4,13 @@ FP8 keeps 3 mantissa bits, so logits move. The stated tolerance, teacher-forced 
 position of 10 prompts (4 fixed, 6 random of 20-200 tokens) against transformers in float32,
 on the tiny random models (logit std ~1.2, weights wider than a trained model's):
 
-    top-1 agreement >= 85% of positions   (measured: qwen3 94%, qwen2 92%, llama 90%)
-    max |logit error| <= 1.0              (measured: 0.44, 0.63, 0.74)
-    mean |logit error| <= 0.1
+    top-1 agreement >= 85% of positions   (measured: qwen3 91%, qwen2 89%, llama 92%)
+    max |logit error| <= 1.5              (measured: 0.58, 0.85, 1.17)
+    mean |logit error| <= 0.1             (measured: at most 0.062, 0.076, 0.074)
 
+The cache keeps one scale per KV head and layer, taken from the first prompt (so that attention's
+inner loop has no scales in it); one scale per token and head, as this engine had before, measured
+94% / 92% / 90% and 0.44 / 0.63 / 0.74: a little less error for a kernel that ran slower than bf16.
 The float32 cache through the same code path agrees to 1e-4, so the error is the FP8 rounding.
 """
 
@@ -49,7 +52,7 @@ def test_fp8_kv_cache_within_tolerance(tiny_model_dir, make_llm, random_prompts,
         agree += (got.argmax(-1) == ref.argmax(-1)).sum().item()
         total += len(prompt)
     if kv_cache_dtype == "fp8":
-        assert agree / total >= 0.85 and max_err <= 1.0 and max(mean_errs) <= 0.1, (agree / total, max_err, mean_errs)
+        assert agree / total >= 0.85 and max_err <= 1.5 and max(mean_errs) <= 0.1, (agree / total, max_err, mean_errs)
     else:
         assert agree == total and max_err <= 1e-4, max_err
     # And the whole engine runs on it: decode, scheduling, pool returned.

@@ -17,8 +17,9 @@ GREEDY = SamplingParams(temperature=0, ignore_eos=True, max_tokens=16)
 
 
 def cuda_llm(path, **config):
+    # A fixed pool, not a share of the GPU's free memory: `pytest -n 8` runs eight of these at once.
     config = {"device": "cuda", "kvcache_block_size": 16, "max_num_seqs": 64, "max_model_len": 512,
-              "gpu_memory_utilization": 0.3, **config}
+              "num_kvcache_blocks": 2048, **config}
     return LLM(path, **config)
 
 

@@ -39,15 +39,18 @@ def test_store_kvcache(fp8, num_kv_heads, head_dim):
     slots[::5] = -1
     dtype = reference.FP8_DTYPE if fp8 else BF16
     caches = [torch.zeros(num_blocks, block_size, num_kv_heads, head_dim, dtype=dtype, device="cuda") for _ in range(4)]
-    scales = [torch.zeros(num_blocks, block_size, num_kv_heads, device="cuda") for _ in range(4)] if fp8 else [None] * 4
+    scales = [reference.fp8_scales(x[:50]) for x in (key, value)] * 2 if fp8 else [None] * 4  # some saturate
     kernels.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])
     reference.store_kvcache(key, value, caches[2], caches[3], slots, scales[2], scales[3])
     for mine, ref in zip(caches[:2], caches[2:]):
-        # the GPU rounds fp32 -> e4m3 to nearest even, exactly like torch: same bytes
-        assert torch.equal(mine.view(torch.uint8), ref.view(torch.uint8))
-    if fp8:
-        torch.testing.assert_close(scales[0], scales[2], rtol=1e-6, atol=0)
-        torch.testing.assert_close(scales[1], scales[3], rtol=1e-6, atol=0)
+        if not fp8:
+            assert torch.equal(mine, ref)
+            continue
+        # the GPU rounds fp32 -> e4m3 to nearest even like torch; its divide may be an ulp off,
+        # so a value next to a rounding boundary can land on the neighbouring code (seen: a few
+        # of 300 x 8 x 128 at Qwen3's shapes), never further
+        diff = (mine.view(torch.uint8).short() - ref.view(torch.uint8).short()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
 
 
 def decode_args(batch, num_heads, num_kv_heads, head_dim, block_size, lens, dtype, fp8, seed=0):
@@ -110,8 +113,8 @@ def test_fp8_error_against_bf16():
     rng = random.Random(0)
     lens = [rng.randint(100, 2048) for _ in range(32)]
     bf = make_paged_kv(lens, 8, 128, 256, BF16, "cuda", seed=3)
-    k8, ks = reference.quantize_fp8(bf["k_cache"])
-    v8, vs = reference.quantize_fp8(bf["v_cache"])
+    ks, vs = reference.fp8_scales(bf["k_cache"]), reference.fp8_scales(bf["v_cache"])
+    k8, v8 = reference.quantize_fp8(bf["k_cache"], ks), reference.quantize_fp8(bf["v_cache"], vs)
     q = torch.randn(32, 16, 128, dtype=BF16, device="cuda")
     exact = reference.paged_attention_decode(q, bf["k_cache"], bf["v_cache"], bf["block_tables"], bf["context_lens"], 128 ** -0.5)
     fp8 = kernels.paged_attention_decode(q, k8, v8, bf["block_tables"], bf["context_lens"], 128 ** -0.5, ks, vs)
@@ -152,3 +155,23 @@ def test_qk_norm_rope(norm, dtype):
     assert rel_err(q, want_q) < 1e-2 and rel_err(k, want_k) < 1e-2
     if dtype == F32:
         torch.testing.assert_close(q, want_q, rtol=1e-5, atol=1e-5)
+
+
+def test_sample_gumbel_on_gpu():
+    """The fused sampler at Qwen3's vocabulary: greedy rows are the argmax of the bf16 logits, and
+    temperature / min-p rows follow the softmax (frequencies over many rows of one logit vector)."""
+    torch.manual_seed(0)
+    logits = torch.randn(64, 151936, device="cuda").to(BF16)
+    zeros = torch.zeros(64, device="cuda")
+    assert torch.equal(kernels.sample_gumbel(logits, zeros, zeros, None, True), logits.argmax(-1))
+    n, vocab = 20000, 1000
+    row = torch.randn(vocab, device="cuda") * 2
+    for temperature, min_p in ((1.0, 0.0), (0.6, 0.0), (1.0, 0.2)):
+        out = kernels.sample_gumbel(row.expand(n, -1), torch.full((n,), temperature, device="cuda"),
+                                    torch.full((n,), min_p, device="cuda"), None, min_p > 0)
+        probs = (row / temperature).softmax(-1)
+        keep = probs >= min_p * probs.max()
+        expected = torch.where(keep, probs, 0) / probs[keep].sum()
+        freq = torch.bincount(out, minlength=vocab).float() / n
+        assert (freq - expected).abs().max() <= 4 * (0.25 / n) ** 0.5
+        assert (freq[~keep] == 0).all()
