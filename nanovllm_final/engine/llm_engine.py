@@ -141,6 +141,10 @@ class LLMEngine:
         """One forward pass. Returns (sequences that got a token, prefill tokens, decode tokens)."""
         if self.closed:
             raise RuntimeError("this LLM has been closed; create a new one")
+        dead = [p for p in self.ps if not p.is_alive()]
+        if dead:  # its rank's collectives would fail (gloo) or wait forever (NCCL)
+            raise RuntimeError(f"tensor-parallel worker {dead[0].pid} exited (exit code {dead[0].exitcode}); "
+                               "close() this LLM and create a new one")
         seqs = self.scheduler.schedule()
         if not seqs:
             return [], 0, 0

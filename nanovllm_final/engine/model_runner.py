@@ -187,8 +187,8 @@ class ModelRunner:
             except FileNotFoundError:
                 pass
         if self.world_size > 1 and dist.is_initialized():
-            if self.broken and self.device.type == "cuda":
-                # NCCL's destroy waits for the peers' half of a cut-short step, which never comes.
+            if self.device.type == "cuda":
+                # NCCL's destroy may wait for peers that are gone or stuck in a cut-short step.
                 dist.distributed_c10d._abort_process_group()
             else:
                 dist.destroy_process_group()

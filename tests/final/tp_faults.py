@@ -7,7 +7,9 @@
 2. An error inside a step on rank 0 alone: the next call says the LLM must be recreated; close()
    reaps the workers and frees the shared memory and the process group.
 3. A constructor that fails after the workers started leaves no process, zombie or shared memory.
-4. A new LLM in the same process then works, and dropped without close() it reaps its worker.
+4. A new LLM in the same process then works.
+5. Its worker killed between steps: the next call says so; dropped without close(), the LLM frees
+   what is left.
 Prints one "ok ..." line per check and "all ok" at the end; exits 1 at the first failure.
 """
 
@@ -112,9 +114,17 @@ def main(model: str, device: str) -> None:
     # 4. A new LLM in the same process works; dropped without close(), it reaps its worker.
     llm = make(model, device)
     check(llm.generate(PROMPTS, PARAMS, use_tqdm=False) == expected, "a new LLM after these failures works")
+    llm.ps[0].kill()  # 5. a worker that dies between steps
+    llm.ps[0].join()
+    try:
+        llm.generate(PROMPTS, PARAMS, use_tqdm=False)
+        check(False, "an engine whose worker died refuses to run")
+    except RuntimeError as err:
+        check("worker" in str(err) and "create a new one" in str(err), f"a dead worker is reported: {err}")
     del llm
     gc.collect()
-    check(not children_left() and not dist.is_initialized(), "a dropped LLM reaped its worker")
+    check(not children_left() and not dist.is_initialized() and not list(Path("/dev/shm").glob("nanovllm-*")),
+          "a dropped LLM freed its worker, process group and shared memory")
     print(f"all ok ({time.perf_counter() - start:.1f} s)", flush=True)
 
 
