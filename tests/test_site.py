@@ -376,3 +376,63 @@ def test_chapter_5_visual_moves_points_on_the_roofline(browser):
     move_slider(browser, f"{root} input[name=batch]", browser.js(f"+document.querySelector('{root} input[name=batch]').max"))
     assert figure("chunks") == "never" and len(browser.js(points)) == 2  # 512 decodes fill a budget of 256
     keep_screenshot(browser, root, "ch05-full-budget")
+
+
+# --- the quizzes in the browser: grading, "Show the answer", the best score and the home page ----
+
+def answer_question(browser, chapter: str, question, reply) -> str:
+    """Type or tick `reply` in one question of the page's quiz, press Check; return the verdict."""
+    return browser.js(f"""(() => {{
+        const li = document.querySelector('#quiz-{chapter}-{question.id}');
+        const reply = {json.dumps(reply)};
+        if (li.dataset.type === 'numeric') li.querySelector('input').value = String(reply);
+        else li.querySelectorAll('input').forEach(el => {{ el.checked = [].concat(reply).includes(el.value); }});
+        li.querySelector('.quiz-check').click();
+        return li.querySelector('.quiz-verdict').textContent; }})()""")
+
+
+def right_reply(question):
+    return question.answer if question.type == "numeric" else list(question.answer)
+
+
+@pytest.mark.slow
+def test_quiz_keeps_its_best_score_and_shows_a_numeric_answer(browser):
+    from quizzes.html import number_text
+
+    chapter = "02"
+    quiz = load_quiz(chapter)
+    url = f"{browser.base}/chapters/{chapter}/"
+    browser.open(url)
+    browser.js("localStorage.clear()")
+    browser.open(url)
+    assert browser.js("document.querySelector('.quiz-best').hidden"), "no best score before any quiz was taken"
+
+    numeric = next(q for q in quiz.questions if q.type == "numeric")
+    assert answer_question(browser, chapter, numeric, numeric.answer * 3 + 7).startswith("Not quite")
+    reveal = f"#quiz-{chapter}-{numeric.id} .quiz-reveal"
+    assert not browser.js(f"document.querySelector({reveal!r}).hidden"), "a wrong number offers 'Show the answer'"
+    click(browser, reveal)
+    shown = browser.js(f"(() => {{ const el = document.querySelector('#quiz-{chapter}-{numeric.id} .quiz-answer');"
+                       " return el.hidden ? null : el.textContent; })()")
+    assert shown and number_text(numeric.answer) in shown, shown
+    assert "scores nothing" in answer_question(browser, chapter, numeric, numeric.answer)  # shown, so no point
+
+    percent = next(q for q in quiz.questions if q.unit == "%")
+    assert answer_question(browser, chapter, percent, f"{percent.answer:.1f}%") == "Right."
+    stored = browser.js(f"JSON.parse(localStorage.getItem('nanovllm-course:quiz:{chapter}'))")
+    assert stored == {"best": 1, "total": len(quiz.questions), "passed": False}, stored
+
+    browser.open(url)  # a reload: the page forgets the answers, the browser keeps the best score
+    best = browser.js("(() => { const el = document.querySelector('.quiz-best'); return el.hidden ? null : el.textContent; })()")
+    assert best and f"1 / {len(quiz.questions)}" in best, best
+    for q in quiz.questions:
+        assert answer_question(browser, chapter, q, right_reply(q)) == "Right.", q.id
+    assert text(browser, f"#quiz-{chapter} .quiz-score__value") == str(len(quiz.questions))
+    assert browser.js(f"JSON.parse(localStorage.getItem('nanovllm-course:quiz:{chapter}')).passed") is True
+
+    browser.open(f"{browser.base}/")
+    assert text(browser, ".course-progress__summary") == "Quizzes passed: 1 of 11."
+    cells = browser.js("Array.from(document.querySelectorAll('.course-progress__chapter'), el => [el.dataset.chapter, el.className])")
+    assert len(cells) == 11
+    assert [c for c, cls in cells if cls.endswith("--passed")] == [chapter]
+    browser.js("localStorage.clear()")
