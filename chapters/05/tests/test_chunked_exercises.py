@@ -14,7 +14,7 @@ from ch02.tests.expected import transformers_greedy
 from ch03.block_manager import BlockManager
 from ch04.sequence import Sequence, SequenceStatus
 from ch05 import model_runner, scheduler
-from course.testing import PROMPTS
+from course.testing import PROMPTS, assert_same_tokens
 
 GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 
@@ -38,7 +38,7 @@ def assert_engine_matches_transformers(path, **options):
     engine = ch05.LLM(path, **options)
     tokens, steps = generate_in_steps(engine, PROMPTS, GREEDY)
     for prompt, got, expected in zip(PROMPTS, tokens, transformers_greedy(path, GREEDY.max_tokens)):
-        assert got == list(expected), f"prompt of {len(prompt)} tokens, options {options}"
+        assert_same_tokens(got, expected, f"prompt {prompt}, 8 greedy tokens from the engine with {options}, against transformers'")
     return engine, steps
 
 
