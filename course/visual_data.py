@@ -15,6 +15,8 @@ here from the chapter's own code, never typed in by hand:
           roofline from the same module
     ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
           (needs the model folder); the JS filters them as nanovllm_final's sampler does
+    ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
+          bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
 
     python -m course.visual_data              # write every file
     python -m course.visual_data ch02 ch03    # only these
@@ -381,9 +383,49 @@ def ch07_data(model_path: Path = SMOLLM2) -> dict:
     return {"model": "SmolLM2-135M-Instruct", "vocab_size": llm.config.vocab_size, "keep": CH07_KEEP, "prompts": prompts}
 
 
+# --- chapter 10: FP8 (e4m3) for the KV cache -------------------------------------------------------
+
+CH10_LAYER, CH10_HEAD = 15, 0  # whose key vector the visual quantizes: a middle layer, first KV head
+
+
+def ch10_data(model_path: Path = SMOLLM2) -> dict:
+    """A real key vector as the cache would store it (after RoPE, from ch01's attention call),
+    and the cache's bytes per token in bf16 and in FP8 with one float32 scale per token and head
+    (nanovllm_final's layout: kernels/kvcache.py)."""
+    import torch
+
+    from ch01 import LLM
+    from ch01.config import ModelConfig
+
+    if not (model_path / "config.json").is_file():
+        raise FileNotFoundError(f"{model_path} has no config.json; run `make model` first")
+    llm = LLM(model_path)
+    seen = {}
+    attention = llm.model.model.layers[CH10_LAYER].self_attn.attn
+    hook = attention.register_forward_pre_hook(lambda module, args: seen.update(k=args[1]))  # None: args unchanged
+    with torch.inference_mode():
+        ids = llm.encode_prompt(CH01_PROMPT)
+        llm.model(torch.tensor(ids), torch.arange(len(ids)))
+    hook.remove()
+    key = seen["k"].reshape(len(ids), -1, llm.config.head_dim)[-1, CH10_HEAD]  # (head_dim,): the last token's
+    models = []
+    for name in ("Qwen3-0.6B", "Llama-3.1-8B"):
+        c = ModelConfig.from_dict(CH02_MODELS[name]["config"])
+        numbers = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim  # K and V, every layer
+        models.append({"name": name, "bf16_bytes": c.kv_bytes_per_token, "fp8_bytes": numbers,
+                       "scale_bytes": 2 * c.num_hidden_layers * c.num_key_value_heads * 4})
+    return {
+        "model": "SmolLM2-135M-Instruct",
+        "vector": f"the key of the last token of \"{CH01_PROMPT}\", layer {CH10_LAYER}, KV head {CH10_HEAD}",
+        "key": [round(x, 4) for x in key.tolist()],
+        "fp8_max": 448.0,
+        "models": models,
+    }
+
+
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch07": ch07_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch07": ch07_data, "ch10": ch10_data}
 
 
 def dumps(data: dict) -> str:

@@ -436,3 +436,21 @@ def test_quiz_keeps_its_best_score_and_shows_a_numeric_answer(browser):
     assert len(cells) == 11
     assert [c for c, cls in cells if cls.endswith("--passed")] == [chapter]
     browser.js("localStorage.clear()")
+
+
+@pytest.mark.slow
+def test_chapter_10_visual_rounds_to_fp8(browser):
+    root = open_visual(browser, "10")
+    figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
+    assert figure("bits") == "0 1011 111"  # 0.3 / 0.01 = 30 = 1.875 * 2^4: exponent 4 + 7 = 0b1011, mantissa 7/8
+    assert figure("back") == "0.3"
+    move_slider(browser, f"{root} input[name=value]", 0.297)  # 29.7: between 28 and 30, nearer 30
+    assert figure("back") == "0.3" and "%" in figure("error")
+    move_slider(browser, f"{root} input[name=value]", -4)
+    assert figure("bits") == "1 1111 100" and figure("back") == "-3.84"  # -400: midway from 384 to 416, to the even 384
+    move_slider(browser, f"{root} input[name=scale]", 0)  # scale 0.001: -4000 saturates at -448
+    assert figure("back") == "-0.448"
+    assert figure("clipped") == "0"
+    move_slider(browser, f"{root} input[name=stretch]", 0.25)  # a quarter of amax / 448: the largest values clip
+    assert int(figure("clipped")) > 0
+    keep_screenshot(browser, root, "ch10-clipping")

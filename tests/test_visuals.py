@@ -246,3 +246,46 @@ def test_chapter_5_chunks_are_the_schedulers(prompt, decoding, budget):
     js = run_node(f"const {{chunks}} = require({json.dumps(str(VISUALS_JS / 'ch05.js'))});"
                   f"console.log(JSON.stringify(chunks({prompt}, {decoding}, {budget})));")
     assert sum(js) == prompt and len(js) == len(prompt_steps)
+
+
+@needs_node
+def test_chapter_10_js_rounds_like_torch_float8_e4m3fn():
+    """Every code's value, the midpoints between neighbours (ties go to the even mantissa), values
+    past 448 (saturate), subnormals and random values of every size: the same code as torch."""
+    import random
+
+    import torch
+
+    grid = torch.arange(127, dtype=torch.uint8).view(torch.float8_e4m3fn).double()  # codes 0..126
+    mids = ((grid[1:] + grid[:-1]) / 2).tolist()
+    rng = random.Random(0)
+    randoms = [rng.choice([-1, 1]) * 10 ** rng.uniform(-5, 3) for _ in range(2000)]
+    values = grid.tolist() + mids + [-v for v in mids] + [448.5, 464.0, 480.0, 1e6, -1e6, 1e-9, -1e-9, 0.0] + randoms
+    want = torch.tensor(values, dtype=torch.float64).to(torch.float8_e4m3fn)
+    js = run_node(f"const {{toE4m3}} = require({json.dumps(str(VISUALS_JS / 'ch10.js'))});"
+                  f"console.log(JSON.stringify({json.dumps(values)}.map(x => toE4m3(x).code)));")
+    codes = want.view(torch.uint8).tolist()
+    bad = [(v, c, j) for v, c, j in zip(values, codes, js) if c != j]
+    assert not bad, f"{len(bad)} values differ, e.g. (value, torch code, JS code) {bad[:5]}"
+
+
+def test_chapter_10_bytes_are_the_final_engines_layout():
+    data = committed("ch10")
+    qwen = next(m for m in data["models"] if m["name"] == "Qwen3-0.6B")
+    assert qwen["fp8_bytes"] * 2 == qwen["bf16_bytes"] == 112 * 1024  # one byte a number instead of two
+    assert qwen["scale_bytes"] == 2 * 28 * 8 * 4  # K and V, each layer and KV head: one float32 scale
+    assert data["fp8_max"] == torch_fp8_max()
+
+
+def torch_fp8_max() -> float:
+    import torch
+
+    return float(torch.finfo(torch.float8_e4m3fn).max)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_chapter_10_data_is_the_models_key():
+    fresh, old = fresh_and_committed("ch10")
+    assert fresh["key"] == pytest.approx(old["key"], abs=2e-3)
+    assert {k: v for k, v in fresh.items() if k != "key"} == {k: v for k, v in old.items() if k != "key"}
