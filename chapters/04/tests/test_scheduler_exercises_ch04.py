@@ -14,7 +14,7 @@ from ch03.block_manager import BlockManager
 from ch04 import llm_engine, scheduler
 from ch04.scheduler import Scheduler, StaticScheduler
 from ch04.sequence import Sequence, SequenceStatus
-from course.testing import PROMPTS
+from course.testing import PROMPTS, assert_same_tokens
 
 GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 WAITING, RUNNING, FINISHED = SequenceStatus.WAITING, SequenceStatus.RUNNING, SequenceStatus.FINISHED
@@ -73,9 +73,10 @@ def assert_engine_matches_transformers(path, **options):
     engine, seqs = run_engine(path, **options)
     expected = transformers_greedy(path, GREEDY.max_tokens)
     for i, (seq, want) in enumerate(zip(seqs, expected)):
-        assert seq.completion_token_ids == list(want), f"prompt {i}: expected transformers' {list(want)}, got {seq.completion_token_ids}"
+        assert_same_tokens(seq.completion_token_ids, want, f"prompt {i} ({len(PROMPTS[i])} tokens), 8 greedy tokens "
+                           "from the engine (3 seats, a pool of 9 blocks of 4), against transformers'")
     free, pool = engine.scheduler.block_manager.num_free_blocks, engine.config.num_kvcache_blocks
-    assert free == pool, f"expected all {pool} blocks free at the end, got {free}"
+    assert free == pool, f"after every request finished, {free} of the {pool} blocks are free; expected all of them"
     return engine
 
 
@@ -91,8 +92,11 @@ def test_schedule_by_hand(solution, monkeypatch):
         s.add(seq)
     batch, is_prefill = schedule(s)  # A + B = 13 tokens; + C would be 25 > 20: C waits, and D behind it
     assert (names(batch, who), is_prefill) == (["A", "B"], True), f"expected prefill of A, B; got {names(batch, who)}, prefill={is_prefill}"
-    assert [a.num_scheduled_tokens, b.num_scheduled_tokens] == [8, 5], "a prefill schedules every token of the prompt"
-    assert names(s.waiting, who) == ["C", "D"] and a.status == b.status == RUNNING
+    assert [a.num_scheduled_tokens, b.num_scheduled_tokens] == [8, 5], (
+        f"A and B have num_scheduled_tokens {[a.num_scheduled_tokens, b.num_scheduled_tokens]}; a prefill computes "
+        "every token of the prompt: expected [8, 5]")
+    assert names(s.waiting, who) == ["C", "D"], f"waiting is {names(s.waiting, who)} after step 1; expected [C, D]"
+    assert a.status == b.status == RUNNING, f"A and B have status {a.status.name}, {b.status.name}; expected RUNNING"
     assert [len(a.block_table), len(b.block_table)] == [2, 2], f"expected 2 blocks each, got {[a.block_table, b.block_table]}"
     s.postprocess(batch, [0, 0])
     batch, is_prefill = schedule(s)  # one seat left: C alone; D waits for a seat
@@ -100,8 +104,11 @@ def test_schedule_by_hand(solution, monkeypatch):
     s.postprocess(batch, [0])
     batch, is_prefill = schedule(s)  # no seat: decode A, B, C; A (9 tokens) and C (13) start a block
     assert (names(batch, who), is_prefill) == (["A", "B", "C"], False), f"expected decode of A, B, C; got {names(batch, who)}"
-    assert [len(q.block_table) for q in (a, b, c)] == [3, 2, 4], "a decode whose token starts a block takes one more"
-    assert all(q.num_scheduled_tokens == 1 for q in batch), "a decode computes one token per sequence"
+    assert [len(q.block_table) for q in (a, b, c)] == [3, 2, 4], (
+        f"after the decode A, B, C (9, 6, 13 tokens) hold {[len(q.block_table) for q in (a, b, c)]} blocks of 4; "
+        "expected [3, 2, 4]: a token that starts a block needs one more")
+    assert [q.num_scheduled_tokens for q in batch] == [1, 1, 1], (
+        f"a decode computes one token per sequence; num_scheduled_tokens are {[q.num_scheduled_tokens for q in batch]}")
 
 
 @pytest.mark.exercise("schedule")
@@ -112,12 +119,15 @@ def test_schedule_stops_at_the_first_that_does_not_fit(solution, monkeypatch):
     for seq in (a, b, c, d):
         s.add(seq)
     batch, _ = schedule(s)
-    assert batch == [a, b] and list(s.waiting) == [c, d], "expected A, B admitted; C lacks blocks, and D may not overtake it"
+    who = {id(a): "A", id(b): "B", id(c): "C", id(d): "D"}
+    assert names(batch, who) == ["A", "B"] and names(s.waiting, who) == ["C", "D"], (
+        f"a pool of 5 blocks: admitted {names(batch, who)}, waiting {names(s.waiting, who)}; expected A, B admitted "
+        "and C, D waiting (C needs 3 blocks, 1 is free, and D may not overtake C)")
     s = small_scheduler(max_num_batched_tokens=10)
     s.add(c)
     s.add(seq_of(1))
     batch, _ = schedule(s)
-    assert batch == [c], "a prompt longer than the token budget runs alone"
+    assert batch == [c], f"a budget of 10 tokens: admitted {len(batch)} sequences; expected the 12-token prompt alone"
 
 
 @pytest.mark.exercise("schedule")
@@ -130,14 +140,16 @@ def test_schedule_static_admits_only_between_batches(solution, monkeypatch):
     s.postprocess(schedule(s)[0], [0, 0])  # A finishes at once
     s.add(c)
     batch, is_prefill = schedule(s)
-    assert (batch, is_prefill) == ([b], False), "static batching: C waits until B, the rest of the batch, is done"
+    assert (batch, is_prefill) == ([b], False), (
+        f"StaticScheduler: got a {'prefill' if is_prefill else 'decode'} of {len(batch)} sequences; expected a decode of "
+        "B alone (C waits until the batch of A and B is done)")
 
 
 @pytest.mark.exercise("schedule")
 def test_schedule_in_the_engine(solution, tiny_qwen3_dir, monkeypatch):
     monkeypatch.setattr(scheduler.Scheduler, "schedule", solution)
     engine = assert_engine_matches_transformers(tiny_qwen3_dir)
-    assert engine.scheduler.num_preemptions > 0
+    assert engine.scheduler.num_preemptions > 0, "no preemption in a pool that forces some: is make_room called?"
 
 
 # --- 4.2 make_room ------------------------------------------------------------------------------
@@ -151,13 +163,15 @@ def test_make_room_by_hand(solution, monkeypatch):
     assert s.make_room(a) is True, "expected A to keep running"
     assert list(s.running) == [a, b] and list(s.waiting) == [c], "expected C, the newest, to give way"
     assert s.block_manager.num_free_blocks == 1, f"expected C's block free, got {s.block_manager.num_free_blocks} free"
-    assert s.make_room(b) is True and s.num_preemptions == 1, "B's newest token fits its blocks: nobody else goes"
+    assert s.make_room(b) is True and s.num_preemptions == 1, (
+        f"B's newest token fits its blocks, so nobody else goes; got {s.num_preemptions} preemptions in all, expected 1")
     # Now B is the newest and needs a block with none free: it gives way itself.
     s = small_scheduler(num_blocks=4)
     a, b = seq_of(8), seq_of(8)
     admit(s, a, b)
     assert s.make_room(b) is False, "expected False: B, the newest, had to give way itself"
-    assert list(s.running) == [a] and list(s.waiting) == [b] and b.status == WAITING
+    assert list(s.running) == [a] and list(s.waiting) == [b], (
+        f"running {len(s.running)}, waiting {len(s.waiting)}; expected A running and B waiting")
 
 
 @pytest.mark.exercise("make_room")
@@ -176,20 +190,23 @@ def test_preempt_by_hand(solution, monkeypatch):
     s.add(d)
     tokens = list(b.token_ids)
     s.preempt(b)
-    assert list(s.running) == [a], "expected B out of running"
-    assert list(s.waiting) == [b, d], "expected B first in the waiting queue, before D that arrived earlier"
+    who = {id(a): "A", id(b): "B", id(d): "D"}
+    assert names(s.running, who) == ["A"], f"running is {names(s.running, who)} after preempting B; expected [A]"
+    assert names(s.waiting, who) == ["B", "D"], (
+        f"waiting is {names(s.waiting, who)} after preempting B; expected [B, D]: B goes to the front, ahead of D, "
+        "which was never admitted")
     assert b.status == WAITING, f"expected status WAITING, got {b.status}"
     assert b.block_table == [] and b.num_cached_tokens == 0, f"expected B to hold no blocks, got {b.block_table}"
     assert s.block_manager.num_free_blocks == 4, f"expected B's 2 blocks back in the pool, {s.block_manager.num_free_blocks} free"
     assert b.token_ids == tokens and b.num_tokens == 6, "expected B's tokens, generated ones included, kept"
-    assert s.num_preemptions == 1
+    assert s.num_preemptions == 1, f"num_preemptions is {s.num_preemptions}; expected 1"
 
 
 @pytest.mark.exercise("preempt")
 def test_preempt_in_the_engine(solution, tiny_qwen3_dir, monkeypatch):
     monkeypatch.setattr(scheduler.Scheduler, "preempt", solution)
     engine = assert_engine_matches_transformers(tiny_qwen3_dir)
-    assert engine.scheduler.num_preemptions > 0
+    assert engine.scheduler.num_preemptions > 0, "no preemption counted in a pool that forces some"
 
 
 # --- 4.4 postprocess ----------------------------------------------------------------------------
@@ -202,15 +219,22 @@ def test_postprocess_by_hand(solution, monkeypatch):
         s.add(seq)
     batch, _ = schedule(s)
     s.postprocess(batch, [5, 6, 7, 7])
-    assert a.token_ids[-1] == 5 and a.num_cached_tokens == 8 and a.num_tokens == 9, "expected 8 cached, 9 tokens"
-    assert a.num_scheduled_tokens == 0 and a.status == RUNNING
+    assert (a.num_cached_tokens, a.num_tokens, a.token_ids[-1]) == (8, 9, 5), (
+        f"after the prefill of an 8-token prompt and token 5: {a.num_cached_tokens} cached of {a.num_tokens} tokens, "
+        f"last {a.token_ids[-1]}; expected 8 cached of 9, last 5")
+    assert a.num_scheduled_tokens == 0, f"num_scheduled_tokens is {a.num_scheduled_tokens} after the step; expected 0"
+    assert a.status == RUNNING, f"A has status {a.status.name}; it has 1 of 8 tokens: expected RUNNING"
     assert (b.finish_reason, c.finish_reason, d.finish_reason) == ("length", "stop", None), (
         f"expected finish reasons length, stop, None; got {b.finish_reason}, {c.finish_reason}, {d.finish_reason}")
-    assert b.status == c.status == FINISHED and list(s.running) == [a, d], "expected B and C out of running"
-    assert b.block_table == c.block_table == [] and s.block_manager.num_free_blocks == 10 - 2 - 1, "expected their blocks freed"
+    assert b.status == c.status == FINISHED, f"B and C have status {b.status.name}, {c.status.name}; expected FINISHED"
+    assert list(s.running) == [a, d], f"{len(s.running)} sequences running; expected A and D (B and C finished)"
+    assert b.block_table == c.block_table == [] and s.block_manager.num_free_blocks == 10 - 2 - 1, (
+        f"B and C hold {b.block_table} and {c.block_table}, {s.block_manager.num_free_blocks} blocks free; expected "
+        "no blocks each and 7 free (A and D hold 2 and 1)")
     batch, _ = schedule(s)  # a decode: A and D compute their newest token
     s.postprocess(batch, [1, 2])
-    assert a.num_cached_tokens == 9 and a.num_tokens == 10 and d.num_completion_tokens == 2
+    assert (a.num_cached_tokens, a.num_tokens) == (9, 10), (
+        f"after a decode: {a.num_cached_tokens} cached of {a.num_tokens}; expected 9 of 10 (the new token is not cached)")
 
 
 @pytest.mark.exercise("postprocess")
@@ -236,7 +260,7 @@ def test_postprocess_in_the_engine(solution, tiny_qwen3_dir, monkeypatch):
     outs = engine.generate(PROMPTS, ch01.SamplingParams(temperature=0, max_tokens=8), use_tqdm=False)
     for i, (out, want) in enumerate(zip(outs, expected)):
         want = want[:want.index(eos) + 1] if eos in want else want
-        assert out["token_ids"] == want, f"prompt {i}, EOS {eos}: expected {want}, got {out['token_ids']}"
+        assert_same_tokens(out["token_ids"], want, f"prompt {i} with token {eos} as EOS (it stops there)")
 
 
 # --- 4.5 step -----------------------------------------------------------------------------------
