@@ -209,3 +209,24 @@ def test_chapter_lists_mark_which_chapters_are_written(path):
                 assert f"(chapters/{chapter}.md)" in row, f"{path}: link chapter {chapter}'s row to chapters/{chapter}.md"
         else:
             assert "not written yet" in row, f"{path}: chapter {chapter} has no page yet; its row should say \"not written yet\""
+
+
+# --- notebooks ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("chapter_dir", CHAPTERS)
+def test_notebook_never_prints_an_exercise_solution(chapter_dir):
+    """A notebook runs the learner's functions; it never shows the chapter's own code of an
+    exercise (no inspect.getsource of a reference solution, no call into the answer key)."""
+    notebooks = sorted((REPO_ROOT / "notebooks").glob(f"{chapter_dir}_*.ipynb"))
+    if not notebooks:
+        pytest.skip(f"chapter {chapter_dir} has no notebook yet")
+    solutions = {fn.__qualname__ for fn in grading_table(f"ch{chapter_dir}").REFERENCE.values()}
+    cells = json.loads(notebooks[0].read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code":
+            continue
+        for arg in re.findall(r"getsource\(([^)]*)\)", source):
+            shown = [q for q in solutions if arg.strip().endswith(q)]
+            assert not shown, f"{notebooks[0].name}, cell {cell['id']}: prints the solution of {shown[0]}"
+        assert ".tests.grading" not in source and "REFERENCE" not in source, (
+            f"{notebooks[0].name}, cell {cell['id']}: reads the answer key; use the exercise helper (course.solution_for)")
