@@ -39,7 +39,7 @@ def schedule(self) -> tuple[list, bool]:
     raise NotImplementedError(
         "Exercise 4.1: write Scheduler.schedule (a prefill batch admitted in arrival order within "
         "the seats, the token budget and the free blocks, else a decode batch of the running "
-        "sequences); see notebooks/04_scheduler.ipynb, section 'Exercise 4.1: the next batch'"
+        "sequences); see notebooks/04_scheduler.ipynb, section 'Admission: the next batch'"
     )
 
 
@@ -51,7 +51,7 @@ def make_room(self, seq) -> bool:
     raise NotImplementedError(
         "Exercise 4.2: write Scheduler.make_room (preempt the newest running sequences until seq's "
         "token has a slot, and say whether seq survived); see notebooks/04_scheduler.ipynb, "
-        "section 'Exercises 4.2 and 4.3: preemption'"
+        "section 'Preemption by recompute'"
     )
 
 
@@ -62,7 +62,7 @@ def preempt(self, seq) -> None:
     raise NotImplementedError(
         "Exercise 4.3: write Scheduler.preempt (free a running sequence's blocks and queue it to be "
         "recomputed first, keeping its tokens); see notebooks/04_scheduler.ipynb, section "
-        "'Exercises 4.2 and 4.3: preemption'"
+        "'Preemption by recompute'"
     )
 
 
@@ -76,7 +76,7 @@ def postprocess(self, seqs, token_ids) -> None:
     raise NotImplementedError(
         "Exercise 4.4: write Scheduler.postprocess (mark the computed tokens cached, append each "
         "sampled token, retire finished sequences on the spot); see notebooks/04_scheduler.ipynb, "
-        "section 'Exercise 4.4: after the forward pass'"
+        "section 'After the forward pass'"
     )
 
 
@@ -88,5 +88,5 @@ def step(self) -> tuple[list, int, int]:
     is 0). With nothing to schedule it returns ([], 0, 0) and runs nothing."""
     raise NotImplementedError(
         "Exercise 4.5: write LLMEngine.step (schedule, run the model, postprocess, and report the "
-        "tokens computed); see notebooks/04_scheduler.ipynb, section 'Exercise 4.5: the loop'"
+        "tokens computed); see notebooks/04_scheduler.ipynb, section 'One step of the engine'"
     )
