@@ -15,6 +15,8 @@ here from the chapter's own code, never typed in by hand:
           roofline from the same module
     ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
           (needs the model folder); the JS filters them as nanovllm_final's sampler does
+    ch08  what each rank of nanovllm_final's Qwen3-0.6B holds at 1, 2, 4 and 8 ranks (the model
+          built on the meta device) and the all-reduces of a layer
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
 
@@ -383,6 +385,52 @@ def ch07_data(model_path: Path = SMOLLM2) -> dict:
     return {"model": "SmolLM2-135M-Instruct", "vocab_size": llm.config.vocab_size, "keep": CH07_KEEP, "prompts": prompts}
 
 
+# --- chapter 8: tensor parallelism ---------------------------------------------------------------
+
+CH08_MODEL = "Qwen3-0.6B"
+CH08_RANKS = (1, 2, 4, 8)
+
+
+def ch08_data() -> dict:
+    """What one rank of nanovllm_final's Qwen3 holds at each tensor-parallel size: the model built
+    on the meta device with set_tp(0, size), its weights' shapes read off (no weights loaded)."""
+    import torch
+
+    from nanovllm_final.config import ModelConfig
+    from nanovllm_final.layers import linear
+    from nanovllm_final.models.qwen3 import Qwen3ForCausalLM
+
+    config = ModelConfig.from_dict(CH02_MODELS[CH08_MODEL]["config"])
+    sizes = []
+    try:
+        for tp in CH08_RANKS:
+            linear.set_tp(0, tp)
+            with torch.device("meta"):
+                model = Qwen3ForCausalLM(config)
+            layer = model.model.layers[0]
+            row_parallel = sum(isinstance(m, linear.RowParallelLinear) for m in layer.modules())
+            weights = {"embed_tokens / lm_head": model.model.embed_tokens.weight}
+            weights.update({name.removesuffix(".weight"): p for name, p in layer.named_parameters() if p.dim() == 2})
+            sizes.append({
+                "tp": tp,
+                "parameters_per_rank": sum(p.numel() for p in model.parameters()),
+                "heads_per_rank": layer.self_attn.qkv_proj.num_heads,
+                "kv_heads_per_rank": layer.self_attn.qkv_proj.num_kv_heads,
+                "shards": {name: list(p.shape) for name, p in weights.items()},
+            })
+    finally:
+        linear.set_tp(0, 1)  # the module-wide default, for whatever runs next in this process
+    return {
+        "model": CH08_MODEL,
+        "layers": config.num_hidden_layers,
+        "hidden_size": config.hidden_size,
+        "dtype_bytes": 2,
+        # A row-parallel layer (o_proj, down_proj) all-reduces its output: one hidden vector per token.
+        "all_reduces_per_layer": row_parallel,
+        "ranks": sizes,
+    }
+
+
 # --- chapter 10: FP8 (e4m3) for the KV cache -------------------------------------------------------
 
 CH10_LAYER, CH10_HEAD = 15, 0  # whose key vector the visual quantizes: a middle layer, first KV head
@@ -425,7 +473,7 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch07": ch07_data, "ch10": ch10_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch07": ch07_data, "ch08": ch08_data, "ch10": ch10_data}
 
 
 def dumps(data: dict) -> str:

@@ -454,3 +454,18 @@ def test_chapter_10_visual_rounds_to_fp8(browser):
     move_slider(browser, f"{root} input[name=stretch]", 0.25)  # a quarter of amax / 448: the largest values clip
     assert int(figure("clipped")) > 0
     keep_screenshot(browser, root, "ch10-clipping")
+
+
+@pytest.mark.slow
+def test_chapter_8_visual_splits_the_weights(browser):
+    root = open_visual(browser, "08")
+    figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
+    assert figure("params") == "298,057,728"  # Qwen3-0.6B on 2 ranks, as nanovllm_final builds it
+    assert figure("heads") == "8 query heads, 4 KV heads"
+    stripes = f"new Set(Array.from(document.querySelectorAll('{root} rect[data-rank]'), r => r.dataset.rank)).size"
+    assert browser.js(stripes) == 2
+    move_slider(browser, f"{root} input[name=tp]", 3)  # 8 ranks
+    assert figure("heads") == "2 query heads, 1 KV head" and browser.js(stripes) == 8
+    keep_screenshot(browser, root, "ch08-eight-ranks")
+    move_slider(browser, f"{root} input[name=tp]", 0)
+    assert figure("traffic") == "0 bytes"
