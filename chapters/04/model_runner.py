@@ -46,6 +46,7 @@ class ModelRunner(model_runner.ModelRunner):
         finally:
             reset_context()
         done = [seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens for seq in seqs]
+        assert len(logits) == sum(done), f"prepare chose {len(logits)} rows for logits, but {sum(done)} sequences sample"
         token_ids = iter(self.sample(logits, [seq for seq, d in zip(seqs, done) if d]))
         return [next(token_ids) if d else None for d in done]
 
