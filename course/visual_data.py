@@ -13,6 +13,8 @@ here from the chapter's own code, never typed in by hand:
           replays the same rules; tests/test_visuals.py compares them step by step)
     ch05  Qwen3-0.6B's GEMM FLOPs and bytes per step, as ch05.roofline counts them, and the H200's
           roofline from the same module
+    ch06  chat prompts sharing a system prompt (SmolLM2's tokenizer) through nanovllm_final's
+          prefix-caching BlockManager, the pool after each request (needs the model folder)
     ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
           (needs the model folder); the JS filters them as nanovllm_final's sampler does
     ch08  what each rank of nanovllm_final's Qwen3-0.6B holds at 1, 2, 4 and 8 ranks (the model
@@ -355,6 +357,58 @@ def ch05_data() -> dict:
     }
 
 
+# --- chapter 6: the prefix cache ---------------------------------------------------------------
+
+CH06_SYSTEM = "You are a friendly geography teacher. Answer in one short sentence."
+CH06_EVENTS = [  # ("send", name, system prompt or None for CH06_SYSTEM, question) or ("finish", name)
+    ("send", "A", None, "What is the capital of France?"),
+    ("send", "B", None, "What is the capital of Italy?"),
+    ("finish", "A"),
+    ("send", "C", None, "What is the capital of France?"),
+    ("send", "D", "You are a pirate. Answer in one short sentence.", "What is the capital of France?"),
+    ("finish", "B"),
+    ("send", "E", None, "Which river runs through Paris?"),
+]
+CH06_POOL, CH06_BLOCK_SIZE = 24, 16
+
+
+def ch06_data(model_path: Path = SMOLLM2) -> dict:
+    """Chat prompts that share a system prompt through nanovllm_final's BlockManager: each request
+    is allocated (hits counted), its prefill marked computed and its full blocks registered
+    (cache_blocks), and a finished one deallocated; the pool is recorded after each event."""
+    from transformers import AutoTokenizer
+
+    from nanovllm_final.engine.block_manager import BlockManager
+    from nanovllm_final.engine.sequence import Sequence
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    bm = BlockManager(CH06_POOL, CH06_BLOCK_SIZE)
+    seqs, states = {}, []
+    for event in CH06_EVENTS:
+        if event[0] == "send":
+            _, name, system, question = event
+            messages = [{"role": "system", "content": system or CH06_SYSTEM}, {"role": "user", "content": question}]
+            ids = list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+            seq = seqs[name] = Sequence(ids)
+            before = bm.num_hit_tokens
+            bm.allocate(seq)
+            hit = bm.num_hit_tokens - before
+            seq.num_cached_tokens = seq.num_tokens  # its prefill ran: every prompt token's K/V is stored
+            bm.cache_blocks(seq)
+            text = f"{name} sends “{question}”" + ("" if system is None else " with another system prompt")
+            step = {"text": text, "name": name, "tokens": seq.num_tokens, "hit": hit}
+        else:
+            bm.deallocate(seqs[event[1]])
+            del seqs[event[1]]
+            step = {"text": f"{event[1]} finishes: its blocks' ref counts drop; unused ones keep their hash", "name": event[1]}
+        step["tables"] = {n: list(q.block_table) for n, q in seqs.items()}
+        step["blocks"] = [[b.ref_count, f"{b.hash:016x}"[:6] if b.hash != -1 and bm.hash_to_block_id.get(b.hash) == b.block_id else ""]
+                          for b in bm.blocks]
+        step["free"] = list(bm.free_block_ids)
+        states.append(step)
+    return {"block_size": CH06_BLOCK_SIZE, "system": CH06_SYSTEM, "events": states}
+
+
 # --- chapter 7: sampling filters on real logits ----------------------------------------------------
 
 CH07_PROMPTS = ["The capital of France is", "Once upon a time, there was a"]  # one sure, one open
@@ -473,7 +527,7 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch07": ch07_data, "ch08": ch08_data, "ch10": ch10_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch10": ch10_data}
 
 
 def dumps(data: dict) -> str:

@@ -469,3 +469,18 @@ def test_chapter_8_visual_splits_the_weights(browser):
     keep_screenshot(browser, root, "ch08-eight-ranks")
     move_slider(browser, f"{root} input[name=tp]", 0)
     assert figure("traffic") == "0 bytes"
+
+
+@pytest.mark.slow
+def test_chapter_6_visual_steps_through_the_prefix_cache(browser):
+    root = open_visual(browser, "06")
+    data = json.loads((DOCS / "assets" / "visuals" / "ch06.json").read_text(encoding="utf-8"))
+    figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
+    assert figure("event") == f"event 1 of {len(data['events'])}" and figure("hit") == "0"
+    click(browser, f"{root} [data-action=next]")  # B shares A's system prompt block
+    assert figure("hit") == str(data["events"][1]["hit"]) != "0"
+    shared = f"Array.from(document.querySelectorAll('{root} rect[data-node].visual__bar-b'), r => r.dataset.node)"
+    assert browser.js(shared) == [str(data["events"][1]["tables"]["A"][0])]
+    click(browser, f"{root} [data-action=next]", 2)  # A finishes; C asks A's question again
+    assert figure("hit") == str(data["events"][3]["hit"])
+    keep_screenshot(browser, root, "ch06-revived")

@@ -289,3 +289,12 @@ def test_chapter_10_data_is_the_models_key():
     fresh, old = fresh_and_committed("ch10")
     assert fresh["key"] == pytest.approx(old["key"], abs=2e-3)
     assert {k: v for k, v in fresh.items() if k != "key"} == {k: v for k, v in old.items() if k != "key"}
+
+
+@pytest.mark.model
+def test_chapter_6_data_is_the_final_block_managers():
+    fresh, old = fresh_and_committed("ch06")
+    assert fresh == old
+    hits = {e["name"]: e["hit"] for e in old["events"] if "hit" in e}
+    assert hits["A"] == 0 and hits["D"] == 0  # the first request, and another system prompt
+    assert hits["C"] > hits["B"] > 0  # C repeats A's question: A's freed blocks were still cached
