@@ -6,7 +6,7 @@
 (function () {
   "use strict";
   if (typeof window === "undefined" || !window.CourseVisuals) return;
-  const { h, s, fmtInt, fmtCount } = window.CourseVisuals;
+  const { h, s, stepper, fmtInt, fmtCount } = window.CourseVisuals;
 
   /** Make a token's spaces and line breaks visible: " Paris" -> "␣Paris". */
   const show = (tok) => (tok === "" ? "∅" : tok.replace(/ /g, "␣").replace(/\n/g, "↵"));
@@ -15,9 +15,6 @@
     const steps = data.steps;
     let k = 0; // the step on screen, 0-based
 
-    const counter = h("span", { class: "visual__value", "data-figure": "step" });
-    const back = h("button", { type: "button", "data-action": "back", onclick: () => go(k - 1) }, "◀ back");
-    const next = h("button", { type: "button", "data-action": "next", onclick: () => go(k + 1) }, "next token ▶");
     const tokens = h("p", { class: "visual__tokens" });
     const figures = h("div", { class: "visual__figures" });
     const bars = s("svg", { viewBox: "0 0 360 250", role: "img", "aria-label": "top-10 next-token probabilities" });
@@ -56,12 +53,9 @@
         s("text", { x: x0 + k * bw + bw / 2, y: tick(steps[k].positions) - 4, "text-anchor": "middle" }, steps[k].positions));
     }
 
-    function go(to) {
-      k = Math.max(0, Math.min(steps.length - 1, to));
+    function showStep(to) {
+      k = to;
       const step = steps[k];
-      counter.textContent = `step ${k + 1} of ${steps.length}`;
-      back.disabled = k === 0;
-      next.disabled = k === steps.length - 1;
       tokens.replaceChildren(
         ...data.prompt_tokens.map((t) => h("span", { class: "visual__token visual__token--prompt" }, show(t))),
         ...steps.slice(0, k).map((st) => h("span", { class: "visual__token" }, show(st.chosen))),
@@ -78,14 +72,15 @@
       drawWork();
     }
 
+    const controls = stepper({ count: steps.length, word: "step", nextLabel: "next token ▶", show: showStep });
     root.append(
       h("p", { class: "visual__title" }, `${data.model} continues “${data.prompt}”: ${data.sampling}`),
-      h("div", { class: "visual__controls" }, back, next, counter),
+      controls,
       tokens, figures,
       h("div", { class: "visual__grid" }, bars, work),
       h("p", { class: "visual__note" }, "Grey tokens are the prompt; the outlined one is picked at this step. ",
         "Every step runs the whole sequence through the model again, so the bars on the right grow by one each step."));
-    go(0);
+    controls.go(0);
   }
 
   window.CourseVisuals.register("ch01", draw);

@@ -7,15 +7,11 @@
 (function () {
   "use strict";
   if (typeof window === "undefined" || !window.CourseVisuals) return;
-  const { h, s } = window.CourseVisuals;
+  const { h, s, stepper } = window.CourseVisuals;
   const seqClass = (name) => `visual-seq-${(name.charCodeAt(0) - 65) % 8}`;
 
   function draw(root, data) {
     const events = data.events, bs = data.block_size;
-    let k = 0;
-    const counter = h("span", { class: "visual__value", "data-figure": "event" });
-    const back = h("button", { type: "button", "data-action": "back", onclick: () => go(k - 1) }, "◀ back");
-    const next = h("button", { type: "button", "data-action": "next", onclick: () => go(k + 1) }, "next event ▶");
     const log = h("p", { class: "visual__log" });
     const figures = h("div", { class: "visual__figures" });
     const pool = h("div", { class: "visual__pool" });
@@ -45,12 +41,8 @@
           return s("text", { x: x + 56, y: y + 4, class: "visual__muted" }, name); }));
     }
 
-    function go(to) {
-      k = Math.max(0, Math.min(events.length - 1, to));
+    function show(k) {
       const e = events[k];
-      counter.textContent = `event ${k + 1} of ${events.length}`;
-      back.disabled = k === 0;
-      next.disabled = k === events.length - 1;
       log.textContent = e.text;
       const sent = events.slice(0, k + 1).filter((x) => x.tokens);
       const total = sent.reduce((n, x) => n + x.tokens, 0), hits = sent.reduce((n, x) => n + x.hit, 0);
@@ -71,12 +63,13 @@
       drawTree(e.tables);
     }
 
+    const controls = stepper({ count: events.length, word: "event", nextLabel: "next event ▶", show });
     root.append(
       h("p", { class: "visual__title" }, `Requests sharing the system prompt “${data.system}”; blocks of ${bs} tokens`),
-      h("div", { class: "visual__controls" }, back, next, counter), log, figures, tree, pool,
+      controls, log, figures, tree, pool,
       h("p", { class: "visual__note" }, "#hash: a full block registered in the prefix cache (the first 6 hex digits of its chained xxhash). ",
         "A block holding a prompt's last token is never a hit, so a request always computes at least one block."));
-    go(0);
+    controls.go(0);
   }
 
   window.CourseVisuals.register("ch06", draw);

@@ -63,6 +63,25 @@
     return row;
   }
 
+  /** Back / next buttons and "word k of n" through n precomputed states; show(k) draws state k.
+   * Returns the controls' row; row.go(k) moves to state k (clamped). */
+  function stepper({ count, word, nextLabel, show }) {
+    let k = 0;
+    const counter = h("span", { class: "visual__value", "data-figure": word });
+    const back = h("button", { type: "button", "data-action": "back", onclick: () => go(k - 1) }, "◀ back");
+    const next = h("button", { type: "button", "data-action": "next", onclick: () => go(k + 1) }, nextLabel);
+    function go(to) {
+      k = Math.max(0, Math.min(count - 1, to));
+      counter.textContent = `${word} ${k + 1} of ${count}`;
+      back.disabled = k === 0;
+      next.disabled = k === count - 1;
+      show(k);
+    }
+    const row = h("div", { class: "visual__controls" }, back, next, counter);
+    row.go = go;
+    return row;
+  }
+
   const fmtInt = (n) => Math.round(n).toLocaleString("en-US");
 
   /** 1,536 -> "1.5 KiB": the units the chapter pages use (1 KiB = 1,024 bytes). */
@@ -115,7 +134,7 @@
     else mountAll();
   }
 
-  window.CourseVisuals = { register, mountAll, h, s, slider, picker, rng, fmtInt, fmtBytes, fmtCount };
+  window.CourseVisuals = { register, mountAll, h, s, slider, picker, stepper, rng, fmtInt, fmtBytes, fmtCount };
 
   // mkdocs-material's instant navigation (off in mkdocs.yml today) swaps pages without a reload
   // and announces each on document$, which its bundle defines after this file has run.
