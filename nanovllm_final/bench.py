@@ -10,8 +10,10 @@ output token after the first (TPOT): mean, p50 and p99. Writes all of it as JSON
 bench_results/ by default).
 
 --profile also says where the time went: the host's time per phase of a step (schedule, prepare,
-launch, waiting for the GPU, postprocess), the GPU's busy time per step measured with CUDA
-events, and the kernels of a few full decode steps (torch.profiler), sorted by GPU time.
+launch, postprocess, and the rest, mostly waiting for the GPU), the GPU's busy time per step
+measured with CUDA events and its idle time (wall minus busy: the gaps in which it waits for the
+host), and the kernels of a few full decode steps (torch.profiler), sorted by GPU time.
+--async-scheduling on|off picks the engine's mode (config.async_scheduling).
 """
 
 import argparse
@@ -54,6 +56,8 @@ def main(argv=None) -> None:
     parser.add_argument("--enforce-eager", action="store_true")
     parser.add_argument("--max-model-len", type=int, default=4096)
     parser.add_argument("--profile", action="store_true", help="say where the time goes (GPU)")
+    parser.add_argument("--async-scheduling", choices=["auto", "on", "off"], default="auto",
+                        help="host one step ahead of the GPU (auto: the engine's default)")
     parser.add_argument("--json", help="where to write the results (default: bench_results/bench-<time>.json)")
     args = parser.parse_args(argv)
     prompts, params = workload(args.num_seqs)
@@ -63,7 +67,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "config.json").write_text(json.dumps(QWEN3_0_6B))
         llm = LLM(folder, load_format="dummy", kv_cache_dtype=args.kv_cache_dtype,
-                  enforce_eager=args.enforce_eager, max_model_len=args.max_model_len)
+                  enforce_eager=args.enforce_eager, max_model_len=args.max_model_len,
+                  async_scheduling={"auto": None, "on": True, "off": False}[args.async_scheduling])
     llm.generate([[1, 2, 3]], SamplingParams(max_tokens=8), use_tqdm=False)  # warm-up
     start = time.perf_counter()
     if args.profile:
@@ -74,11 +79,13 @@ def main(argv=None) -> None:
     env = environment(llm)
     print(f"device: {env['device']} | torch {env['torch']} | triton {env['triton']} | kv cache: {args.kv_cache_dtype} | "
           f"blocks: {llm.config.num_kvcache_blocks} x {llm.config.kvcache_block_size} | "
-          f"cuda graphs: {not args.enforce_eager} | preemptions: {llm.scheduler.num_preemptions}")
+          f"cuda graphs: {not args.enforce_eager} | async scheduling: {llm.config.async_scheduling} | "
+          f"preemptions: {llm.scheduler.num_preemptions}")
     print(f"Total: {total} tok, Time: {seconds:.2f} s, Throughput: {total / seconds:.2f} tok/s")
     result = dict(command="python -m nanovllm_final.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
                   output_tokens=total, seconds=seconds, tokens_per_s=total / seconds, kv_cache_dtype=args.kv_cache_dtype,
-                  num_seqs=args.num_seqs, cuda_graphs=not args.enforce_eager, **env,
+                  num_seqs=args.num_seqs, cuda_graphs=not args.enforce_eager,
+                  async_scheduling=llm.config.async_scheduling, **env,
                   num_kvcache_blocks=llm.config.num_kvcache_blocks, preemptions=llm.scheduler.num_preemptions)
     if latency:
         for name, values in latency.items():
@@ -181,8 +188,9 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
     timed(runner.model, "compute_logits", "launch lm head")
     timed(runner, "prepare_sample", "prepare sampling")
     timed(runner.sampler, "forward", "launch sampler", after=gpu_end)
-    timed(runner, "run", "model runner, total")
     timed(scheduler, "postprocess")
+    timed(scheduler, "advance", "postprocess before the tokens (async)")
+    timed(scheduler, "settle", "postprocess of the tokens (async)")
     for prompt, sp in zip(prompts, params):
         llm.add_request(prompt, sp)
     steps, kernels, batch, start = 0, None, 0, time.perf_counter()
@@ -198,10 +206,10 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
             kernels.__exit__(None, None, None)
     wall = time.perf_counter() - start
     gpu = sum(e[0].elapsed_time(e[1]) for e in events if len(e) == 3) / 1e3
-    inside = sum(host[k] for k in ("prepare", "launch model", "launch lm head", "prepare sampling", "launch sampler"))
-    host["waiting for the GPU (rest of the runner)"] = host["model runner, total"] - inside
+    host["the rest: waiting for the GPU, glue"] = wall - sum(host.values())
     lines = [f"{steps} steps in {wall:.2f} s ({wall / steps * 1e3:.2f} ms per step); "
-             f"GPU busy from model launch to sampler end: {gpu:.2f} s ({gpu / steps * 1e3:.2f} ms per step)",
+             f"GPU busy from model launch to sampler end: {gpu:.2f} s ({gpu / steps * 1e3:.2f} ms per step); "
+             f"GPU idle: {(wall - gpu) / steps * 1e3:.2f} ms per step; async scheduling: {llm.config.async_scheduling}",
              "host time per phase:"]
     lines += [f"  {k:42s} {v:7.2f} s {v / steps * 1e3:7.3f} ms/step" for k, v in host.items()]
     if kernels is not None:

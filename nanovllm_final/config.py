@@ -178,11 +178,14 @@ class Config:
     kvcache_block_size: int | None = None  # tokens per KV block; 256 on GPU, 16 on CPU
     num_kvcache_blocks: int = -1  # -1: size the pool from memory
     cpu_kvcache_gib: float = 1.0  # the CPU pool's memory budget when num_kvcache_blocks is -1
-    kv_cache_dtype: str = "auto"  # "auto" (the model's dtype) or "fp8" (e4m3 with per-token scales)
+    kv_cache_dtype: str = "auto"  # "auto" (the model's dtype) or "fp8" (e4m3, one scale per KV head and layer)
     device: str | None = None  # "cuda" if available, else "cpu"
     dtype: torch.dtype | str | None = None  # None or "auto": bf16 on GPU, float32 on CPU
     seed: int = 0  # the default generator for unseeded sampling
     load_format: str = "auto"  # "auto": the folder's safetensors; "dummy": random weights (benchmarks)
+    # The host schedules and prepares step N+1 while the GPU runs step N (engine.step). None: off
+    # for now (see README's Speed section); needs tensor_parallel_size 1. Pays nothing on a CPU.
+    async_scheduling: bool | None = None
     hf_config: ModelConfig = field(init=False)
     eos: tuple[int, ...] = field(init=False)
     dist_port: int = field(init=False, default=0)
@@ -209,6 +212,13 @@ class Config:
         if on_gpu and tp > torch.cuda.device_count():
             raise ValueError(f"tensor_parallel_size={tp} but only {torch.cuda.device_count()} GPUs are visible")
         self.max_model_len = min(self.max_model_len, hf.max_position_embeddings)
+        if self.async_scheduling is None:
+            self.async_scheduling = False
+        elif not isinstance(self.async_scheduling, bool):
+            raise ValueError(f"async_scheduling must be True, False or None, got {self.async_scheduling!r}")
+        elif self.async_scheduling and tp > 1:
+            raise ValueError("async_scheduling needs tensor_parallel_size=1 (the sampled tokens stay on rank 0's "
+                             "GPU); set async_scheduling=False")
 
     def _check_options(self) -> None:
         """Every option's type and range, before anything is loaded; numpy scalars become Python

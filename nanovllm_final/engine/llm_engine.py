@@ -3,6 +3,14 @@
     add_request(prompt, params)  check the request, make a Sequence, queue it
     step()                       schedule -> model runner (every rank) -> postprocess
 
+Async scheduling (config.async_scheduling=True, one rank only): the host runs one
+step ahead of the GPU. A step launches step N, whose decode inputs are step N-1's sampled tokens
+still on the GPU, and only then reads step N-1's tokens and finishes its postprocess, while the
+GPU computes step N; so the host's scheduling and preparation hide behind the GPU's work. The
+sequences carry a placeholder token between the two halves (Scheduler.advance / settle), never
+when step() returns: callers see every token, one step later. A sequence ended by end-of-sequence
+or a stop string may already be in the launched step; its extra token is dropped.
+
 With tensor_parallel_size > 1 the engine starts one worker process per extra rank
 (torch.multiprocessing, spawn); rank 0's model runner lives here and drives them. `close()`
 (also run by a `with` block, when the engine is garbage collected, and at interpreter exit)
@@ -23,7 +31,7 @@ from transformers import AutoTokenizer
 
 from nanovllm_final.config import Config
 from nanovllm_final.engine.model_runner import ModelRunner
-from nanovllm_final.engine.scheduler import Scheduler
+from nanovllm_final.engine.scheduler import PLACEHOLDER, Scheduler
 from nanovllm_final.engine.sequence import Sequence
 from nanovllm_final.sampling_params import SamplingParams
 
@@ -80,6 +88,8 @@ class LLMEngine:
             stop_workers(self.ps, wait=0)  # they may be stuck waiting for rank 0 to join them
             raise
         self.scheduler = Scheduler(config)
+        # async scheduling: (sequences, which of them sample, their tokens on the GPU, a reader of those)
+        self.in_flight = None
         # Not atexit.register(self.close): that would hold the engine, and its KV pool, until exit.
         self._finalizer = weakref.finalize(self, shutdown, self.model_runner, self.ps)
 
@@ -138,31 +148,70 @@ class LLMEngine:
 
     # ---- the loop -----------------------------------------------------------------------------
     def step(self) -> tuple[list[Sequence], int, int]:
-        """One forward pass. Returns (sequences that got a token, prefill tokens, decode tokens)."""
+        """One forward pass. Returns (sequences that got a token, prefill tokens, decode tokens).
+        With async scheduling the tokens are those of the step launched by the previous call."""
         if self.closed:
             raise RuntimeError("this LLM has been closed; create a new one")
         dead = [p for p in self.ps if not p.is_alive()]
         if dead:  # its rank's collectives would fail (gloo) or wait forever (NCCL)
             raise RuntimeError(f"tensor-parallel worker {dead[0].pid} exited (exit code {dead[0].exitcode}); "
                                "close() this LLM and create a new one")
+        if self.config.async_scheduling:
+            return self._step_async()
         seqs = self.scheduler.schedule()
         if not seqs:
             return [], 0, 0
-        num_decode = sum(1 for seq in seqs if seq.num_tokens - seq.num_cached_tokens == 1)
-        num_prefill = sum(seq.num_scheduled_tokens for seq in seqs) - num_decode
+        num_prefill, num_decode = self._count(seqs)
         token_ids = self.model_runner.call("run", seqs)
         self.scheduler.postprocess(seqs, token_ids)
         stepped = [seq for seq, t in zip(seqs, token_ids) if t is not None]
+        self._check_stop_strings(stepped)
+        return stepped, num_prefill, num_decode
+
+    def _step_async(self) -> tuple[list[Sequence], int, int]:
+        previous, self.in_flight = self.in_flight, None
+        placed = []
+        try:
+            if previous is not None:  # its tokens are still on the GPU: move on with placeholders
+                placed = self.scheduler.advance(previous[0], previous[1])
+            seqs = self.scheduler.schedule()
+            num_prefill = num_decode = 0
+            if seqs:
+                num_prefill, num_decode = self._count(seqs)
+                pending = ({seq.seq_id: row for seq, row in placed}, previous[2]) if placed else None
+                tokens, done = self.model_runner.launch(seqs, pending)
+                read = tokens is not None and self.model_runner.copy_to_host(tokens)
+                self.in_flight = (seqs, done, tokens, read)  # tokens None: no sequence reached its end
+            # The GPU now runs the new step; reading the previous one's tokens waits for that one only.
+            token_ids = previous[3]() if placed else []
+            for seq, row in placed:
+                self.scheduler.settle(seq, token_ids[row])
+        except BaseException:
+            for seq, _ in placed:  # no placeholder may outlive the call: those requests end here
+                if seq.token_ids[-1] == PLACEHOLDER:
+                    seq.token_ids.pop()
+                    seq.num_tokens -= 1
+                    self.abort([seq])
+            raise
+        stepped = [seq for seq, _ in placed]
+        self._check_stop_strings(stepped)
+        return stepped, num_prefill, num_decode
+
+    @staticmethod
+    def _count(seqs: list[Sequence]) -> tuple[int, int]:
+        num_decode = sum(1 for seq in seqs if seq.num_tokens - seq.num_cached_tokens == 1)
+        return sum(seq.num_scheduled_tokens for seq in seqs) - num_decode, num_decode
+
+    def _check_stop_strings(self, stepped: list[Sequence]) -> None:
         for seq in stepped:
             if seq.sampling_params.stop and self.tokenizer and self.stop_position(seq) is not None:
                 if seq.is_finished:
                     seq.finish_reason = "stop"
                 else:
                     self.scheduler.finish(seq, "stop")
-        return stepped, num_prefill, num_decode
 
     def is_finished(self) -> bool:
-        return self.scheduler.is_finished()
+        return self.scheduler.is_finished() and self.in_flight is None
 
     def stop_position(self, seq: Sequence, text: str | None = None) -> int | None:
         """Where the first stop string starts in the completion's text, or None. Only the tail

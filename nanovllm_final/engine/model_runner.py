@@ -275,9 +275,14 @@ class ModelRunner:
         torch.cuda.synchronize()
 
     # ---- one step -----------------------------------------------------------------------------
-    def prepare_batch(self, seqs: list[Sequence]):
+    def prepare_batch(self, seqs: list[Sequence], pending: tuple[dict, torch.Tensor] | None = None):
+        """-> (input_ids, positions, logits_indices), the rest in the context. Async scheduling:
+        `pending` = ({seq_id: row}, tokens) of the step still on the GPU; a sequence whose newest
+        token is that step's placeholder takes it from tokens[row], on the device."""
         bs = self.block_size
         input_ids, positions, slot_mapping, cu_seqlens_q, context_lens, logits_indices = [], [], [], [0], [], []
+        rows = pending[0] if pending else {}
+        hole_positions, hole_rows = [], []
         for seq in seqs:
             start, n = seq.num_cached_tokens, seq.num_scheduled_tokens
             end = start + n
@@ -295,10 +300,16 @@ class ModelRunner:
             context_lens.append(end)
             if end == seq.num_tokens:  # this sequence's newest token was computed: sample after it
                 logits_indices.append(cu_seqlens_q[-1] - 1)
+                if seq.seq_id in rows:
+                    hole_positions.append(cu_seqlens_q[-1] - 1)
+                    hole_rows.append(rows[seq.seq_id])
         width = max(len(seq.block_table) for seq in seqs)
         block_tables = [x for seq in seqs for x in seq.block_table + [-1] * (width - len(seq.block_table))]
         # Two host-to-device copies per step, not six: the int64 columns in one tensor, the int32 in another.
-        input_ids, positions, slot_mapping = self.to_device([input_ids, positions, slot_mapping], torch.long)
+        input_ids, positions, slot_mapping, hole_positions, hole_rows = self.to_device(
+            [input_ids, positions, slot_mapping, hole_positions, hole_rows], torch.long)
+        if len(hole_rows):
+            input_ids[hole_positions] = pending[1][hole_rows]
         cu_seqlens_q, context_lens, block_tables = self.to_device([cu_seqlens_q, context_lens, block_tables], torch.int32)
         set_context(
             len(input_ids) > len(seqs),  # a prefill: some sequence computes more than one token
@@ -350,20 +361,46 @@ class ModelRunner:
     @torch.inference_mode()
     def run(self, seqs: list[Sequence]) -> list[int | None]:
         """One step: forward the scheduled tokens; return each sequence's new token, or None."""
-        input_ids, positions, logits_indices = self.prepare_batch(seqs)
+        sampled, done = self.launch(seqs)
+        if sampled is None:
+            return [None] * len(seqs) if self.rank == 0 else []
+        token_ids = iter(sampled.tolist())  # waits for the GPU
+        return [next(token_ids) if d else None for d in done]
+
+    @torch.inference_mode()
+    def launch(self, seqs: list[Sequence], pending: tuple[dict, torch.Tensor] | None = None):
+        """Start one step and return without waiting for the GPU: -> (the sampled token ids, on
+        the device, one per sequence that reached its end; None if none did or on ranks > 0,
+        which only take part) and which sequences those are, as a list of bools. `copy_to_host`
+        then gives a handle that reads them without waiting for later steps."""
+        input_ids, positions, logits_indices = self.prepare_batch(seqs, pending)
         hidden = self.run_model(input_ids, positions, get_context().is_prefill)
         reset_context()
         if not logits_indices:
-            return [None] * len(seqs)
+            return None, [False] * len(seqs)
         if len(logits_indices) < hidden.shape[0]:  # indices rise strictly: as many as rows means every row
             hidden = hidden[self.to_device([logits_indices], torch.long)[0]]  # through pinned memory: no wait
         logits = self.model.compute_logits(hidden)  # (B', vocab) on rank 0
         if self.rank != 0:
-            return []
+            return None, []
         done = [seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens for seq in seqs]
-        sampled = self.sampler(logits, *self.prepare_sample([s for s, d in zip(seqs, done) if d]))
-        token_ids = iter(sampled.tolist())
-        return [next(token_ids) if d else None for d in done]
+        return self.sampler(logits, *self.prepare_sample([s for s, d in zip(seqs, done) if d])), done
+
+    def copy_to_host(self, tokens: torch.Tensor):
+        """Start copying a step's tokens to pinned host memory, right behind its sampler on the
+        stream: -> a function that returns them as a list once that copy is done. (tokens.tolist()
+        later would queue its copy behind every step launched since, and wait for those too.)"""
+        if self.device.type == "cpu":
+            return tokens.tolist
+        host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+        host.copy_(tokens, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+
+        def read() -> list[int]:
+            copied.synchronize()
+            return host.tolist()
+        return read
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from nanovllm_final.engine.block_manager import BlockManager
 from nanovllm_final.engine.sequence import Sequence, SequenceStatus
 
 SHARED_PREFIX_MIN_TOKENS = 64  # sharing fewer tokens than this is not worth a step of waiting
+PLACEHOLDER = -1  # async scheduling: a token sampled on the GPU that the host has not read yet
 
 
 class Scheduler:
@@ -137,6 +138,39 @@ class Scheduler:
                 self.finish(seq, "stop")
             elif seq.num_completion_tokens >= seq.max_tokens or seq.num_tokens >= self.max_model_len:
                 self.finish(seq, "length")
+
+    # ---- async scheduling: postprocess in two halves, before and after the tokens are known ----
+    def advance(self, seqs: list[Sequence], sampled: list[bool]) -> list[Sequence]:
+        """The first half of postprocess, for a step whose tokens are still on the GPU: each
+        sequence moves on, and one that sampled gets a PLACEHOLDER token where its token will go.
+        One that this token brings to max_tokens or max_model_len finishes now, so that it is not
+        scheduled again. -> (sequence, row of its token among the step's sampled tokens) for
+        each sequence that got a placeholder."""
+        placed, row = [], -1
+        for seq, s in zip(seqs, sampled):
+            row += s  # the row of this sequence's token among the step's sampled ones
+            if seq.is_finished:  # aborted, or ended by the step before, after this one was launched
+                continue
+            seq.num_cached_tokens += seq.num_scheduled_tokens
+            seq.num_scheduled_tokens = 0
+            self.block_manager.cache_blocks(seq)
+            if not s:
+                continue
+            seq.append_token(PLACEHOLDER)
+            placed.append((seq, row))
+            if seq.num_completion_tokens >= seq.max_tokens or seq.num_tokens >= self.max_model_len:
+                self.finish(seq, "length")
+        return placed
+
+    def settle(self, seq: Sequence, token_id: int) -> None:
+        """The second half: the placeholder becomes the sampled token; end of sequence finishes it
+        (and is the reason, as in postprocess, if the length limit finished it already)."""
+        seq.token_ids[-1] = token_id
+        if not seq.ignore_eos and token_id in self.eos:
+            if seq.is_finished:
+                seq.finish_reason = "stop"
+            else:
+                self.finish(seq, "stop")
 
     def finish(self, seq: Sequence, reason: str) -> None:
         """Retire a sequence (also for a stop string, or when its request is aborted)."""

@@ -74,3 +74,20 @@ def test_tp2_over_nccl(tiny_model_factory, random_prompts, assert_matches_hf):
     with cuda_llm(path, dtype=torch.float32, tensor_parallel_size=2) as llm:
         outputs = llm.generate(prompts, GREEDY, use_tqdm=False)
     assert_matches_hf(path, prompts, outputs, 16)
+
+
+def test_async_scheduling_matches_sync_on_gpu(tiny_model_dir, random_prompts):
+    """The host one step ahead (decode inputs from the previous step's tokens on the GPU, CUDA
+    graphs on) gives the synchronous engine's tokens; also when sequences end by end-of-sequence
+    while their next step is already launched."""
+    prompts = PROMPTS + random_prompts(20, seed=25)
+    outputs = {}
+    for mode in (False, True):
+        with cuda_llm(tiny_model_dir, dtype=torch.bfloat16, async_scheduling=mode) as llm:
+            plain = [o["token_ids"] for o in llm.generate(prompts, GREEDY, use_tqdm=False)]
+            llm.scheduler.eos = {plain[0][3], plain[1][5]}
+            ended = [(o["token_ids"], o["finish_reason"])
+                     for o in llm.generate(prompts, SamplingParams(temperature=0, max_tokens=16), use_tqdm=False)]
+            outputs[mode] = plain, ended
+            assert llm.is_finished()
+    assert outputs[True] == outputs[False]
