@@ -29,6 +29,7 @@ Learner mode is written for someone reading the output to fix their code:
 tests/test_graders.py runs the stub and planted sources and checks that graders can fail.
 """
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -103,6 +104,7 @@ def solution(request):
 # Exercise numbers, selection and order
 
 
+@functools.lru_cache(maxsize=None)  # asked for every grader, several times; exercises.py does not change in a run
 def exercise_number(chapter: str, name: str) -> str:
     """('ch03', 'compute_slot_mapping') -> '3.4': the chapter, then the place in exercises.py."""
     names = exercise_names(chapter)
@@ -172,13 +174,18 @@ def pytest_collection_modifyitems(session, config, items):
             if found is None:
                 return (1, "", (), position[id(item)])
             chapter, _, number = found
-            return (0, chapter, tuple(map(int, number.split("."))), _file_order(item), position[id(item)])
+            return (0, chapter, _number_key(number), _file_order(item), position[id(item)])
 
         keep.sort(key=order)
     config._exercise_own_tests = own_tests
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = keep
+
+
+def _number_key(number: str) -> tuple:
+    """'1.10' after '1.9'."""
+    return tuple(int(part) for part in number.split("."))
 
 
 def _file_order(item) -> tuple:
@@ -194,7 +201,7 @@ def _matches(wanted: str, found) -> bool:
 def pytest_collection_finish(session):
     if _source(session.config) != "learner" or session.config.getoption("collectonly"):
         return
-    graded = sorted({f[:2] + (f[2],) for i in session.items if (f := _exercise_of(i))}, key=lambda f: (f[0], f[2]))
+    graded = sorted({f for i in session.items if (f := _exercise_of(i))}, key=lambda f: (f[0], _number_key(f[2])))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if graded and reporter is not None:
         listing = ", ".join(f"{number} {name}" for _, name, number in graded)
