@@ -98,7 +98,7 @@ LINES_PER_EXERCISE = 40
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("graders")
+@pytest.mark.xdist_group("learner-output")  # not "graders": make test runs the two groups side by side
 @pytest.mark.parametrize("chapter_dir", CHAPTERS)
 def test_learner_run_on_the_stubs_is_short(chapter_dir):
     """Each exercise: its stub's "Exercise N.M" message once, no traceback, a few lines."""
@@ -123,7 +123,7 @@ def test_learner_run_on_the_stubs_is_short(chapter_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("graders")
+@pytest.mark.xdist_group("learner-output")  # not "graders": make test runs the two groups side by side
 def test_one_exercise_by_number_or_name():
     chapter_dir = CHAPTERS[-1]
     chapter = f"ch{chapter_dir}"
