@@ -5,6 +5,7 @@ And what a learner sees: `pytest chapters/NN` on the stubs gives each exercise o
 with its "Exercise N.M" message, and `--exercise N.M` / `-k N.M` pick one exercise."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -90,7 +91,10 @@ def test_graders_catch_the_planted_bugs(chapter_dir, tmp_path):
 
 def run_learner(*args) -> subprocess.CompletedProcess:
     """pytest as a learner runs it: no options but the ones given, from the repo root."""
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", *args], cwd=REPO_ROOT,
+    # `make test` runs with --reference, which exports NANOVLLM_REFERENCE=1 for the notebooks; a
+    # learner's shell has no such variable, so the child must not inherit it.
+    env = {k: v for k, v in os.environ.items() if k != "NANOVLLM_REFERENCE"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
 
 
