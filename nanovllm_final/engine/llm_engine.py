@@ -3,7 +3,7 @@
     add_request(prompt, params)  check the request, make a Sequence, queue it
     step()                       schedule -> model runner (every rank) -> postprocess
 
-Async scheduling (config.async_scheduling=True, one rank only): the host runs one
+Async scheduling (config.async_scheduling, the default on a GPU with one rank): the host runs one
 step ahead of the GPU. A step launches step N, whose decode inputs are step N-1's sampled tokens
 still on the GPU, and only then reads step N-1's tokens and finishes its postprocess, while the
 GPU computes step N; so the host's scheduling and preparation hide behind the GPU's work. The
