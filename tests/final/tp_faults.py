@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
+import nanovllm_final.engine.llm_engine as llm_engine
 from nanovllm_final import LLM, SamplingParams
 
 PROMPTS = [[1, 17, 42, 99, 100, 7, 250, 31], [5], [300, 12, 12, 12, 44]]
@@ -55,6 +56,23 @@ def check(ok: bool, what: str) -> None:
         print("FAILED", what, flush=True)
         sys.exit(1)
     print("ok", what, flush=True)
+
+
+PORTS: list[int] = []  # every port this script's engines were given: their shared memory is named after it
+_free_port = llm_engine.free_port
+
+
+def _recording_free_port() -> int:
+    PORTS.append(_free_port())
+    return PORTS[-1]
+
+
+llm_engine.free_port = _recording_free_port
+
+
+def shm_left() -> list[str]:
+    """This script's engines' shared memory still in /dev/shm (other tests running in parallel have their own)."""
+    return [f"nanovllm-{port}" for port in PORTS if (Path("/dev/shm") / f"nanovllm-{port}").exists()]
 
 
 def make(model, device, **kwargs):
@@ -109,7 +127,7 @@ def main(model: str, device: str) -> None:
     except ValueError as err:
         print("  constructor:", err)
     check(not children_left() and not multiprocessing.active_children(), "a failed constructor left no worker or zombie")
-    check(not dist.is_initialized() and not list(Path("/dev/shm").glob("nanovllm-*")), "nor a process group or shared memory")
+    check(not dist.is_initialized() and not shm_left(), "nor a process group or shared memory")
 
     # 4. A new LLM in the same process works; dropped without close(), it reaps its worker.
     llm = make(model, device)
@@ -123,7 +141,7 @@ def main(model: str, device: str) -> None:
         check("worker" in str(err) and "create a new one" in str(err), f"a dead worker is reported: {err}")
     del llm
     gc.collect()
-    check(not children_left() and not dist.is_initialized() and not list(Path("/dev/shm").glob("nanovllm-*")),
+    check(not children_left() and not dist.is_initialized() and not shm_left(),
           "a dropped LLM freed its worker, process group and shared memory")
     print(f"all ok ({time.perf_counter() - start:.1f} s)", flush=True)
 
