@@ -25,7 +25,8 @@ are exact in fp16, so the tensor cores multiply them in fp16).
 Measured on an H100 (device copy 3.02 TB/s), Qwen3-0.6B's shapes, 256 sequences with contexts
 uniform in [100, 2048], one layer, from a CUDA graph: bf16 cache 403 us = 2.89 TB/s (96% of
 copy); fp8 cache 335 us. Its torch reference takes 13.2 ms. On an H200 (device copy 4.25 TB/s):
-bf16 286 us = 4.07 TB/s; fp8 288 us = 2.02 TB/s (bound by issuing the conversions, not by memory;
+bf16 286 us = 4.07 TB/s; fp8 288 us = 2.02 TB/s (bound by the instructions it issues per tile,
+not by memory: `python -m nanovllm_final.kernels.sass_stats` counts them;
 323 us with the per-token scales it had before).
 
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
