@@ -219,13 +219,18 @@ class ModelRunner:
                              "raise cpu_kvcache_gib, lower kvcache_block_size, or set num_kvcache_blocks")
         if config.num_kvcache_blocks < 1:
             raise ValueError("no memory left for the KV cache; lower max_num_batched_tokens or raise gpu_memory_utilization")
-        shape = (2, L, config.num_kvcache_blocks, bs, num_kv_heads, d)
+        nb = config.num_kvcache_blocks
         # Zeros, not empty: attention reads whole blocks, and garbage NaNs would leak through 0 * NaN.
-        self.kv_cache = torch.zeros(shape, dtype=kv_dtype, device=self.device)
+        self.kv_cache = torch.zeros(2, L, nb, bs * num_kv_heads * d, dtype=kv_dtype, device=self.device)
+        k_cache = self.kv_cache[0].view(L, nb, bs, num_kv_heads, d)
+        if fp8:  # V key-major inside each block, seen as (nb, bs, Hkv, d): see kernels/decode_attention.py
+            v_cache = self.kv_cache[1].view(L, nb, num_kv_heads, d, bs).permute(0, 1, 4, 2, 3)
+        else:
+            v_cache = self.kv_cache[1].view(L, nb, bs, num_kv_heads, d)
         self.kv_scale = torch.ones(2, L, num_kv_heads, dtype=torch.float32, device=self.device) if fp8 else None
         attns = [m for m in self.model.modules() if hasattr(m, "k_cache")]
         for i, attn in enumerate(attns):
-            attn.k_cache, attn.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]
+            attn.k_cache, attn.v_cache = k_cache[i], v_cache[i]
             if fp8:
                 attn.k_scale, attn.v_scale = self.kv_scale[0, i], self.kv_scale[1, i]
 

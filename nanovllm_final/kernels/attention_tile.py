@@ -20,12 +20,14 @@ import triton.language as tl
 def attend_tile(q, q_scale, m_i, l_i, acc, visible,
                 k_cache_ptr, v_cache_ptr, table, offs_n, mask_n, offs_d,
                 head_dim, kv_head, qk_scale, stride_cb, stride_ct, stride_ch,
+                stride_vb, stride_vt, stride_vh, stride_vd,
                 BLOCK_SIZE: tl.constexpr, FP8: tl.constexpr, FP8_DOT: tl.constexpr,
-                DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr):
+                DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr, V_KEY_MAJOR: tl.constexpr):
     """q (M, BLOCK_D) against keys offs_n (BLOCK_N,) of one sequence (its block table at `table`);
     visible (M or 1, BLOCK_N) says which query row sees which key. FP8: q arrives scaled (base-2
     softmax scale and key scale folded in) and in DOT_DTYPE, or in e4m3 with q_scale (M,) beside
-    it when FP8_DOT. -> updated (m_i, l_i, acc)."""
+    it when FP8_DOT. K's strides are stride_c*, with d contiguous; V is laid out as K or, when
+    V_KEY_MAJOR, with the keys of a block contiguous (its strides stride_v*). -> updated (m_i, l_i, acc)."""
     block = tl.load(table + offs_n // BLOCK_SIZE, mask=mask_n, other=0).to(tl.int64)  # (BLOCK_N,)
     row = block * stride_cb + (offs_n % BLOCK_SIZE) * stride_ct + kv_head * stride_ch
     mask_nd = mask_n[:, None] & (offs_d[None, :] < head_dim)
@@ -43,7 +45,12 @@ def attend_tile(q, q_scale, m_i, l_i, acc, visible,
     alpha = tl.exp2(m_i - m_new)  # rescales what was accumulated under the old max
     p = tl.exp2(s - m_new[:, None])
     l_i = l_i * alpha + tl.sum(p, axis=1)
-    v = tl.load(v_cache_ptr + row[:, None] + offs_d[None, :], mask=mask_nd, other=0.0)
+    if V_KEY_MAJOR:
+        v_row = block * stride_vb + kv_head * stride_vh + offs_n % BLOCK_SIZE
+        v_ptrs = v_cache_ptr + v_row[:, None] + offs_d[None, :] * stride_vd
+    else:  # laid out as K
+        v_ptrs = v_cache_ptr + row[:, None] + offs_d[None, :]
+    v = tl.load(v_ptrs, mask=mask_nd, other=0.0)
     if FP8:
         if FP8_DOT:  # p <= 1 times 256 stays inside e4m3's normal range down to p ~ 2^-14
             pv = tl.dot((p * 256.0).to(v.dtype), v) * (1.0 / 256.0)

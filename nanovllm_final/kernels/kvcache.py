@@ -8,6 +8,12 @@ Grid: (N,) - one program per token, covering all of its KV heads at once (a (Hkv
 for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d elements and
 writes as many.
 
+Layouts: both caches are (num_blocks, block_size, Hkv, d) tensors, and each is addressed through
+its own strides. K always has d contiguous; an FP8 engine keeps V key-major inside each block
+(stored as (num_blocks, Hkv, d, block_size), seen through a permuted view), because decode
+attention multiplies probabilities by V along the keys (decode_attention.py). Writing one token
+of such a V scatters its d values block_size bytes apart; a step writes one token per sequence.
+
 FP8 (cache dtype float8_e4m3fn): the cache keeps x / scale in e4m3, saturated at +-448, with
 one float32 scale per KV head and layer (k_scale, v_scale (Hkv,), set once by the attention
 layer from the first tokens it stores: reference.fp8_scales). A per-head scale, unlike a
@@ -25,13 +31,13 @@ from .reference import FP8_MAX, is_fp8
 
 @triton.jit
 def _store_one(x_ptr, stride_xh, cache_ptr, scale_ptr, slot, block_size, num_kv_heads,
-               stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
+               stride_cb, stride_ct, stride_ch, stride_cd, offs_h, offs_d, mask,
                FP8: tl.constexpr, FP8_MAX: tl.constexpr):
     """Store one token's (Hkv, d) tile of K or V at `slot`."""
     x = tl.load(x_ptr + offs_h[:, None] * stride_xh + offs_d[None, :], mask=mask, other=0.0)
     block = slot // block_size
     row = slot % block_size
-    dst = cache_ptr + block * stride_cb + row * stride_ct + offs_h[:, None] * stride_ch + offs_d[None, :]
+    dst = cache_ptr + block * stride_cb + row * stride_ct + offs_h[:, None] * stride_ch + offs_d[None, :] * stride_cd
     if FP8:
         scale = tl.load(scale_ptr + offs_h, mask=offs_h < num_kv_heads, other=1.0)  # (Hkv,)
         x = tl.clamp(x.to(tl.float32) / scale[:, None], -FP8_MAX, FP8_MAX)
@@ -44,7 +50,8 @@ def _store_one(x_ptr, stride_xh, cache_ptr, scale_ptr, slot, block_size, num_kv_
 def _store_kvcache_kernel(
     key_ptr, value_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, slot_mapping_ptr,
     stride_kn, stride_kh, stride_vn, stride_vh,
-    stride_cb, stride_ct, stride_ch,  # cache strides: block, row in block, head (d is contiguous)
+    stride_kb, stride_kt, stride_kc,  # K cache strides: block, row in block, head (d is contiguous)
+    stride_vb, stride_vt, stride_vc, stride_vd,  # V cache strides: block, row, head, d
     block_size, num_kv_heads, head_dim,
     BLOCK_H: tl.constexpr, BLOCK_D: tl.constexpr,
     FP8: tl.constexpr, FP8_MAX: tl.constexpr,
@@ -58,10 +65,10 @@ def _store_kvcache_kernel(
     mask = (offs_h[:, None] < num_kv_heads) & (offs_d[None, :] < head_dim)  # (BLOCK_H, BLOCK_D)
     token = token.to(tl.int64)
     _store_one(key_ptr + token * stride_kn, stride_kh, k_cache_ptr, k_scale_ptr, slot,
-               block_size, num_kv_heads, stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
+               block_size, num_kv_heads, stride_kb, stride_kt, stride_kc, 1, offs_h, offs_d, mask,
                FP8, FP8_MAX)
     _store_one(value_ptr + token * stride_vn, stride_vh, v_cache_ptr, v_scale_ptr, slot,
-               block_size, num_kv_heads, stride_cb, stride_ct, stride_ch, offs_h, offs_d, mask,
+               block_size, num_kv_heads, stride_vb, stride_vt, stride_vc, stride_vd, offs_h, offs_d, mask,
                FP8, FP8_MAX)
 
 
@@ -71,9 +78,8 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
     if N == 0:
         return
     assert key.stride(-1) == 1 and value.stride(-1) == 1, "head_dim must be contiguous"
-    assert k_cache.stride() == v_cache.stride() and k_cache.stride(-1) == 1
-    assert k_cache.stride(2) == head_dim and k_cache.stride(1) == num_kv_heads * head_dim, \
-        "each cache row (Hkv, d) must be contiguous"
+    assert k_cache.stride(-1) == 1 and k_cache.stride(2) == head_dim and k_cache.stride(1) == num_kv_heads * head_dim, \
+        "each K cache row (Hkv, d) must be contiguous"
     fp8 = is_fp8(k_cache)
     if fp8:
         assert k_scale is not None and v_scale is not None and k_scale.is_contiguous() and v_scale.is_contiguous()
@@ -83,6 +89,7 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
         key, value, k_cache, v_cache, k_scale, v_scale, slot_mapping,
         key.stride(0), key.stride(1), value.stride(0), value.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2), v_cache.stride(3),
         k_cache.shape[1], num_kv_heads, head_dim,
         BLOCK_H=triton.next_power_of_2(num_kv_heads), BLOCK_D=triton.next_power_of_2(head_dim),
         FP8=fp8, FP8_MAX=FP8_MAX,

@@ -30,7 +30,7 @@ import triton.language as tl
 
 from .attention_tile import attend_tile
 from .decode_attention import fold_fp8_scales
-from .reference import FP8_MAX, is_fp8
+from .reference import FP8_MAX, is_fp8, is_key_major
 
 # Tile configuration, from a sweep on an H100 (tune_kernels.py)
 BLOCK_M = 64  # rows per program: query tokens x query heads of one group
@@ -44,11 +44,12 @@ def _prefill_kernel(
     cu_seqlens_q_ptr, context_lens_ptr, block_tables_ptr, out_ptr,
     qk_scale,  # softmax scale * log2(e)
     stride_qn, stride_qh, stride_on, stride_oh,
-    stride_cb, stride_ct, stride_ch, stride_bt,
+    stride_cb, stride_ct, stride_ch, stride_vb, stride_vt, stride_vh, stride_vd, stride_bt,
     num_seqs, num_kv_heads, head_dim, group,
     BLOCK_SIZE: tl.constexpr, BLOCK_Q: tl.constexpr, GROUP_PAD: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     FP8: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    V_KEY_MAJOR: tl.constexpr,
 ):
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -95,7 +96,8 @@ def _prefill_kernel(
         m_i, l_i, acc = attend_tile(q, q_scale, m_i, l_i, acc, visible,
                                     k_cache_ptr, v_cache_ptr, table, offs_n, mask_n, offs_d, head_dim,
                                     kv_head, qk_scale, stride_cb, stride_ct, stride_ch,
-                                    BLOCK_SIZE, FP8, False, DOT_DTYPE, DOT_PRECISION)
+                                    stride_vb, stride_vt, stride_vh, stride_vd,
+                                    BLOCK_SIZE, FP8, False, DOT_DTYPE, DOT_PRECISION, V_KEY_MAJOR)
 
     o_off = (q_start + tok).to(tl.int64)[:, None] * stride_on + heads[:, None] * stride_oh + offs_d[None, :]
     tl.store(out_ptr + o_off, (acc * (out_scale / l_i)[:, None]).to(out_ptr.dtype.element_ty), mask=mask_md)
@@ -108,7 +110,7 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
     _, block_size, num_kv_heads, _ = k_cache.shape
     group = H // num_kv_heads
     assert H == group * num_kv_heads and q.stride(-1) == 1 and k_cache.stride(-1) == 1
-    assert k_cache.stride() == v_cache.stride()
+    assert v_cache.shape == k_cache.shape
     out = torch.empty(Nq, H, head_dim, dtype=q.dtype, device=q.device)
     num_seqs = context_lens.shape[0]
     if Nq == 0 or num_seqs == 0:
@@ -124,12 +126,13 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
         q, k_cache, v_cache, k_scale, v_scale, cu_seqlens_q, context_lens, block_tables, out,
         scale * math.log2(math.e),
         q.stride(0), q.stride(1), out.stride(0), out.stride(1),
-        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), block_tables.stride(0),
+        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2), v_cache.stride(3), block_tables.stride(0),
         num_seqs, num_kv_heads, head_dim, group,
         BLOCK_SIZE=block_size, BLOCK_Q=block_q, GROUP_PAD=group_pad, BLOCK_N=BLOCK_N,
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8,
         FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
-        DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
+        DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32", V_KEY_MAJOR=is_key_major(v_cache, k_cache),
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )
     return out

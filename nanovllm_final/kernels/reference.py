@@ -43,6 +43,21 @@ def quantize_fp8(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return (x.float() / scale[:, None]).clamp(-FP8_MAX, FP8_MAX).to(FP8_DTYPE)
 
 
+def key_major(v_cache: torch.Tensor) -> torch.Tensor:
+    """The same (num_blocks, block_size, Hkv, d) values, stored (num_blocks, Hkv, d, block_size):
+    how an FP8 engine keeps V (keys contiguous within each head of a block)."""
+    stored = _bytes(v_cache).permute(0, 2, 3, 1).contiguous().view(v_cache.dtype)
+    return stored.permute(0, 3, 1, 2)
+
+
+def is_key_major(v_cache: torch.Tensor, k_cache: torch.Tensor) -> bool:
+    """Whether V is stored key-major (reference.key_major); the kernels take that, or V laid out as K."""
+    if v_cache.stride(1) == 1 and v_cache.shape[1] > 1:
+        return True
+    assert v_cache.stride() == k_cache.stride(), "a V cache is laid out as K, or key-major (reference.key_major)"
+    return False
+
+
 def _bytes(t: torch.Tensor) -> torch.Tensor:
     """FP8 tensors travel through indexing as uint8: not every device indexes float8 itself."""
     return t.view(torch.uint8) if is_fp8(t) else t
@@ -50,16 +65,15 @@ def _bytes(t: torch.Tensor) -> torch.Tensor:
 
 def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
     """Write key/value (N, Hkv, d) into the caches at slot_mapping (N,); slots < 0 are skipped."""
-    num_blocks, block_size, num_kv_heads, head_dim = k_cache.shape
+    block_size = k_cache.shape[1]
     keep = slot_mapping >= 0
     slots = slot_mapping[keep].long()  # (n,)
     key, value = key[keep], value[keep]  # (n, Hkv, d)
-    k_flat = k_cache.view(num_blocks * block_size, num_kv_heads, head_dim)
-    v_flat = v_cache.view(num_blocks * block_size, num_kv_heads, head_dim)
     if is_fp8(k_cache):
         key, value = quantize_fp8(key, k_scale), quantize_fp8(value, v_scale)
-    _bytes(k_flat)[slots] = _bytes(key.to(k_cache.dtype))
-    _bytes(v_flat)[slots] = _bytes(value.to(v_cache.dtype))
+    blocks, rows = slots // block_size, slots % block_size  # indexing, not a flat view: V may be key-major
+    _bytes(k_cache)[blocks, rows] = _bytes(key.to(k_cache.dtype))
+    _bytes(v_cache)[blocks, rows] = _bytes(value.to(v_cache.dtype))
 
 
 def gather_blocks(cache, scale, block_tables):

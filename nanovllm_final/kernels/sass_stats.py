@@ -31,7 +31,7 @@ from . import decode_attention
 
 # Arguments that the engine's calls make divisible by 16 (Triton specializes them at run time).
 DIVISIBLE = {"stride_qb", "stride_qh", "stride_ob", "stride_oh", "stride_cb", "stride_ct", "stride_ch",
-             "num_heads", "head_dim"}
+             "stride_vb", "stride_vt", "stride_vh", "stride_vd", "num_heads", "head_dim"}
 POINTER_TYPES = {"q_ptr": "*bf16", "out_ptr": "*bf16", "block_tables_ptr": "*i32", "context_lens_ptr": "*i32"}
 
 
@@ -42,7 +42,8 @@ def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 
     fp8 = kv == "fp8"
     constants = dict(BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
                      BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8, FP8_DOT=False,
-                     FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True)
+                     FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True,
+                     KEYS_FIRST=fp8 and block_size % block_n == 0, V_KEY_MAJOR=fp8)  # the engine's layouts
     signature, attrs = {}, {}
     for i, name in enumerate(kernel.arg_names):
         if name in constants:

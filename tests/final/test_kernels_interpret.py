@@ -70,7 +70,8 @@ def test_store_kvcache(num_kv_heads, head_dim, dtype):
     assert torch.equal(caches[0], caches[2]) and torch.equal(caches[1], caches[3])
 
 
-def test_store_kvcache_fp8():
+@pytest.mark.parametrize("v_key_major", [False, True])
+def test_store_kvcache_fp8(v_key_major):
     torch.manual_seed(1)
     N, num_blocks, block_size, Hkv, d = 9, 4, 4, 2, 16
     key = torch.randn(N, Hkv, d) * torch.logspace(-2, 2, N)[:, None, None]
@@ -78,18 +79,22 @@ def test_store_kvcache_fp8():
     scales = [reference.fp8_scales(key[:4]), reference.fp8_scales(value)]  # later keys are larger: saturate
     slots = torch.tensor([0, 5, 6, -1, 15, 9, -1, 2, 12])
     caches = [torch.zeros(num_blocks, block_size, Hkv, d, dtype=reference.FP8_DTYPE) for _ in range(2)]
+    if v_key_major:  # as the engine keeps an FP8 V: (num_blocks, Hkv, d, block_size) in memory
+        caches[1] = reference.key_major(caches[1])
     kvcache.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])
     keep = slots >= 0
+    blocks, rows = slots[keep] // block_size, slots[keep] % block_size
     for x, cache, scale in [(key, caches[0], scales[0]), (value, caches[1], scales[1])]:
         # Expected codes: x / scale cast by the interpreter's own fp32 -> e4m3 conversion, which
         # (Triton 3.6, CPU only) drops the carry when rounding up to a power of two (124.2 -> 64,
         # not 128). The GPU's conversion is exact; test_kernels_gpu.py checks it against torch.
         clamped = (x[keep] / scale[:, None]).clamp(-reference.FP8_MAX, reference.FP8_MAX)
         want = interpreter_cast(clamped, reference.FP8_DTYPE)
-        assert torch.equal(cache.view(-1, Hkv, d)[slots[keep]].view(torch.uint8), want.view(torch.uint8))
-    untouched = torch.ones(num_blocks * block_size, dtype=torch.bool)
-    untouched[slots[keep]] = False
-    assert (caches[0].view(-1, Hkv, d)[untouched].float() == 0).all()
+        assert torch.equal(cache[blocks, rows].view(torch.uint8), want.view(torch.uint8))
+    untouched = torch.ones(num_blocks, block_size, dtype=torch.bool)
+    untouched[blocks, rows] = False
+    for cache in caches:
+        assert (cache[untouched].float() == 0).all()
 
 
 def decode_inputs(batch, group, num_kv_heads, head_dim, block_size, lens, dtype, fp8, seed=0):
@@ -110,6 +115,27 @@ def test_paged_attention_decode(group, num_kv_heads, num_splits, dtype, fp8, mon
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
     out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
     assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == torch.float32 else 2e-3)
+
+
+@pytest.mark.parametrize("group,num_splits,dtype", [(2, None, F16), (2, 3, F16), (4, 1, F16), (1, 2, F32)])
+def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, monkeypatch):
+    """The engine's FP8 layout (V key-major) with tiles that fit the blocks: whole tiles unmasked,
+    the last of each context (here 5, 37 and 53 keys end inside a tile) masked."""
+    monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
+    lens = [1, 5, 16, 37, 48, 53]
+    q, kv = decode_inputs(6, group, 2, 16, 16, lens, dtype, True, seed=group + 20)
+    args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
+    assert decode_attention.uses_keys_first(q, kv["k_cache"], kv["v_cache"]) == (dtype != F32)
+    want = reference.paged_attention_decode(*args)
+    # Rows past each context now hold NaN codes (0x7F in e4m3), which would poison a product even
+    # at probability 0: the last tile's loads are masked, so the kernel never reads them.
+    for b, n in enumerate(lens):
+        if n % 16:
+            block = kv["block_tables"][b, n // 16]
+            for cache in (kv["k_cache"], kv["v_cache"]):
+                cache.view(torch.uint8)[block, n % 16:] = 0x7F
+    out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
+    assert_close(out, want, 1e-5 if dtype == F32 else 2e-3)
 
 
 @pytest.mark.parametrize("group,num_kv_heads,block_m,dtype,fp8", [
