@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     llm.generate([[1, 2, 3]], SamplingParams(max_tokens=8), use_tqdm=False)  # warm-up
     start = time.perf_counter()
     if args.profile:
-        report, latency = profile(llm, prompts, params), None
+        (report, trace), latency = profile(llm, prompts, params), None
     else:
         latency = run_timed(llm, prompts, params)
     seconds = time.perf_counter() - start
@@ -94,7 +94,7 @@ def main(argv=None) -> None:
             print(f"{name}: mean {stats['mean']:.1f} ms, p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms")
     if args.profile:
         print(report)
-        result["profile"] = report
+        result["profile"], result["trace"] = report, trace
     path = Path(args.json or f"bench_results/bench-{time.strftime('%Y%m%d-%H%M%S')}-{args.kv_cache_dtype}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
@@ -172,15 +172,25 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
 
     cuda = llm.config.device == "cuda"
 
+    shape = {}  # the step being launched: sequences, tokens, and context tokens its attention reads
+
     def gpu_start():
         if cuda:
-            events.append([torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)])
+            events.append([torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True), dict(shape)])
             events[-1][0].record()
 
     def gpu_end():
         if cuda:
             events[-1][1].record()
             events[-1].append("recorded")
+
+    prepare_batch = runner.prepare_batch
+
+    def noting_prepare(seqs, *args, **kwargs):
+        shape.update(seqs=len(seqs), tokens=sum(s.num_scheduled_tokens for s in seqs),
+                     context=sum(s.num_cached_tokens + s.num_scheduled_tokens for s in seqs))
+        return prepare_batch(seqs, *args, **kwargs)
+    runner.prepare_batch = noting_prepare
 
     timed(scheduler, "schedule")
     timed(runner, "prepare_batch", "prepare")
@@ -205,18 +215,41 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
             torch.cuda.synchronize()
             kernels.__exit__(None, None, None)
     wall = time.perf_counter() - start
-    gpu = sum(e[0].elapsed_time(e[1]) for e in events if len(e) == 3) / 1e3
+    done = [e for e in events if len(e) == 4]
+    gpu = sum(e[0].elapsed_time(e[1]) for e in done) / 1e3
+    trace = [dict(e[2], gpu_ms=round(e[0].elapsed_time(e[1]), 4)) for e in done]
     host["the rest: waiting for the GPU, glue"] = wall - sum(host.values())
     lines = [f"{steps} steps in {wall:.2f} s ({wall / steps * 1e3:.2f} ms per step); "
              f"GPU busy from model launch to sampler end: {gpu:.2f} s ({gpu / steps * 1e3:.2f} ms per step); "
              f"GPU idle: {(wall - gpu) / steps * 1e3:.2f} ms per step; async scheduling: {llm.config.async_scheduling}",
              "host time per phase:"]
     lines += [f"  {k:42s} {v:7.2f} s {v / steps * 1e3:7.3f} ms/step" for k, v in host.items()]
+    lines += by_batch_size(trace)
     if kernels is not None:
         n = window[1] - window[0]
         lines.append(f"kernels of steps {window[0]}-{window[1]} ({batch} sequences running; totals over {n} steps):")
         lines.append(kernels.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70))
-    return "\n".join(lines)
+    return "\n".join(lines), trace
+
+
+def by_batch_size(trace: list[dict]) -> list[str]:
+    """GPU time of decode steps grouped by how many sequences ran: what a step costs beyond the
+    KV it reads shows as the intercept (ms per step) and the slope (ns per context token)."""
+    if not trace:
+        return []
+    lines = ["decode steps by batch size (GPU ms per step; context = KV tokens read per layer):",
+             f"  {'sequences':>12s} {'steps':>6s} {'GPU ms':>8s} {'context':>9s} {'ns/context token':>17s}"]
+    decode = [t for t in trace if t["tokens"] == t["seqs"]]
+    edges = [0, 8, 16, 32, 64, 96, 128, 160, 192, 224, 256, 1 << 30]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        group = [t for t in decode if lo < t["seqs"] <= hi]
+        if group:
+            ms = statistics.fmean(t["gpu_ms"] for t in group)
+            ctx = statistics.fmean(t["context"] for t in group)
+            lines.append(f"  {f'{lo + 1}-{min(hi, 9999)}':>12s} {len(group):6d} {ms:8.3f} {ctx:9.0f} {ms * 1e6 / ctx:17.1f}")
+    prefill = [t for t in trace if t["tokens"] != t["seqs"]]
+    lines.append(f"  prefill or mixed steps: {len(prefill)}, {sum(t['gpu_ms'] for t in prefill):.1f} ms in all")
+    return lines
 
 
 if __name__ == "__main__":
