@@ -166,6 +166,12 @@ def fused_add_rms_norm(x, residual, weight, eps):
     return rms_norm(summed, weight, eps), summed
 
 
+def silu_and_mul(x):
+    """x (..., 2F) = [gate | up] -> silu(gate) * up (..., F): SwiGLU's gate, two torch kernels."""
+    gate, up = x.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
 def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True, seeds=None):
     """One token per row of logits (B, V): argmax(logits / T - log E), E ~ Exp(1) (a Gumbel-max
     draw: token i wins with probability softmax(logits / T)_i); temperature 0 is the plain argmax;
