@@ -26,7 +26,9 @@ import torch
 import triton
 import triton.language as tl
 
-BLOCK, NUM_WARPS = 2048, 8
+# The vocabulary is split until the batch has about PROGRAMS_PER_SM programs per SM. H200, 151,936
+# tokens, temperature 0.6: 188 rows 112 us (139 us with 4 per SM), 96 rows 66 us, 8 rows 17 us.
+BLOCK, NUM_WARPS, PROGRAMS_PER_SM = 2048, 8, 16
 SEED_BITS = 62  # Philox takes a 64-bit key; stay clear of the sign bit
 
 
@@ -110,7 +112,7 @@ def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True
     assert logits.stride(-1) == 1
     if seeds is None:
         seeds = row_seeds(B, logits.device, generators)
-    num_splits = max(1, min(triton.cdiv(V, BLOCK), triton.cdiv(4 * _num_sms(logits.device), max(B, 1))))
+    num_splits = max(1, min(triton.cdiv(V, BLOCK), triton.cdiv(PROGRAMS_PER_SM * _num_sms(logits.device), max(B, 1))))
     split_size = triton.cdiv(triton.cdiv(V, num_splits), BLOCK) * BLOCK
     num_splits = triton.cdiv(V, split_size)
     part_score = torch.empty(B, num_splits, dtype=torch.float32, device=logits.device)
