@@ -13,7 +13,9 @@ Two ideas make that possible (the flash-decoding recipe):
     them. With few sequences this keeps all SMs busy; with many (B * Hkv >> #SMs) one split is
     enough and the first kernel writes the final output directly.
 
-Grid: stage 1 (B, Hkv, num_splits); stage 2 (B, H), only when num_splits > 1. The launch
+Grid: stage 1 (Hkv, num_splits, B), so programs start sequence by sequence, in batch order: the
+engine's scheduler puts the longest contexts first, so that they do not run on alone at the end
+(longest-processing-time-first). Stage 2 (B, H), only when num_splits > 1. The launch
 configuration depends on shapes only (never on context_lens' values), so it can be captured in a
 CUDA graph; a row with context_len 0 (padding of a graph's batch) gets zeros.
 
@@ -28,14 +30,20 @@ warpgroup product; one block-table read per tile; whole tiles read without masks
 copies), the last tile of a context masked; and V's codes reach the tensor cores along the keys
 through ldmatrix instead of one byte at a time. Compiled for sm_90 (sass_stats.py) its loop is
 453 instructions per thread per 64-key tile, against 821 for attend_tile on an FP8 cache laid out
-as K (bf16: 485). Not yet timed on a GPU.
+as K (bf16: 485); a batch with 3 or more programs per SM takes 128-key tiles (721 per tile).
 
-Measured on an H100 (device copy 3.02 TB/s), Qwen3-0.6B's shapes, 256 sequences with contexts
-uniform in [100, 2048], one layer, from a CUDA graph: bf16 cache 403 us = 2.89 TB/s (96% of
-copy); fp8 cache 335 us. Its torch reference takes 13.2 ms. On an H200 (device copy 4.25 TB/s):
-bf16 286 us = 4.07 TB/s; fp8 288 us = 2.02 TB/s (bound by the instructions it issues per tile,
-not by memory: `python -m nanovllm_final.kernels.sass_stats` counts them;
-323 us with the per-token scales it had before).
+Measured on an H200 (device copy 4.27 TB/s, read + write), Qwen3-0.6B's shapes, 256 sequences
+with contexts uniform in [100, 2048], one layer, from a CUDA graph
+(`python -m nanovllm_final.kernels.bench_kernels`):
+    bf16 cache                                   288 us  4.04 TB/s of K/V read
+      the same, longest context first            264 us  4.41 TB/s
+    fp8, laid out as K, attend_tile              288 us  2.02 TB/s
+    fp8, V key-major, keys first, 64-key tiles   251 us  2.32 TB/s
+      128-key tiles                              229 us  2.54 TB/s
+      longest context first                      214 us  2.73 TB/s
+FP8 halves the bytes but not the time: per byte its loop issues 1.5 times bf16's instructions
+(721 per 32 KB of 128-key tile against 485 per 32 KB), and it reaches 2.7 TB/s against 4.4. On an
+H100 (device copy 3.02 TB/s) the bf16 cache took 403 us; the torch reference 13.2 ms.
 
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
        `python -m pytest tests/final/test_kernels_gpu.py -q -k decode` (GPU, real shapes)
@@ -53,7 +61,11 @@ from .reference import FP8_MAX, is_fp8, is_key_major
 
 # Tile configuration, from a sweep on an H100 (tune_kernels.py)
 BLOCK_N, NUM_WARPS, NUM_STAGES = 64, 4, 2  # bf16/fp16/fp32 cache: keys per tile, warps, pipeline depth
-FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 64, 4, 3  # fp8 cache (H200: 290 us vs 307 us for 128/4/3)
+FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES = 64, 4, 3  # fp8 cache
+# fp8 cache, a batch of at least FP8_LARGE_MIN_PROGRAMS programs per SM: 128-key tiles (H200,
+# contexts U[100, 2048]: 256 sequences 226 us against 249 us for 64 keys, 64 sequences 75 against
+# 87; but 48 sequences of 1000-2048 keys, 75 against 72). FP8_LARGE_BLOCK_N 0: never.
+FP8_LARGE_BLOCK_N, FP8_LARGE_MIN_PROGRAMS = 128, 3
 FP8_DOT = False  # fp8 cache: multiply the e4m3 codes in fp8 instead of converting them to fp16
 MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this
 
@@ -122,9 +134,9 @@ def _decode_split_kernel(
     FP8: tl.constexpr, FP8_DOT: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr,
     DOT_PRECISION: tl.constexpr, ONE_SPLIT: tl.constexpr, KEYS_FIRST: tl.constexpr, V_KEY_MAJOR: tl.constexpr,
 ):
-    seq = tl.program_id(0)
-    kv_head = tl.program_id(1)
-    split = tl.program_id(2)
+    kv_head = tl.program_id(0)  # the fastest-varying: a sequence's programs start together,
+    split = tl.program_id(1)  # and sequences start in batch order (the engine puts the longest first)
+    seq = tl.program_id(2)
     context_len = tl.load(context_lens_ptr + seq)
     start = split * split_size
     offs_g = tl.arange(0, GROUP_PAD)
@@ -217,11 +229,24 @@ def choose_num_splits(batch, num_kv_heads, max_context, device) -> int:
     return max(1, min(wanted, triton.cdiv(max_context, MIN_SPLIT_TOKENS)))
 
 
-def uses_keys_first(q, k_cache, v_cache) -> bool:
+def tiles(fp8: bool, batch: int, num_kv_heads: int, block_size: int, device) -> tuple[int, int, int]:
+    """(keys per tile, warps, pipeline stages) for a launch of batch x num_kv_heads programs."""
+    if not fp8:
+        return BLOCK_N, NUM_WARPS, NUM_STAGES
+    if (FP8_LARGE_BLOCK_N and block_size % FP8_LARGE_BLOCK_N == 0
+            and batch * num_kv_heads >= FP8_LARGE_MIN_PROGRAMS * _num_sms(device)):
+        return FP8_LARGE_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES
+    return FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES
+
+
+def uses_keys_first(q, k_cache, v_cache, block_n: int | None = None) -> bool:
     """Whether attend_keys_first runs: an FP8 cache with V key-major (as the engine keeps it),
-    tiles that never straddle a block, a power-of-two head_dim and 16-bit queries."""
-    head_dim, block_size = q.shape[-1], k_cache.shape[1]
-    return (is_fp8(k_cache) and not FP8_DOT and is_key_major(v_cache, k_cache) and block_size % FP8_BLOCK_N == 0
+    tiles that never straddle a block, a power-of-two head_dim and 16-bit queries. block_n: keys
+    per tile (default: as tiles() picks for q's batch)."""
+    head_dim, (_, block_size, num_kv_heads, _) = q.shape[-1], k_cache.shape
+    if block_n is None:
+        block_n = tiles(is_fp8(k_cache), q.shape[0], num_kv_heads, block_size, q.device)[0]
+    return (is_fp8(k_cache) and not FP8_DOT and is_key_major(v_cache, k_cache) and block_size % block_n == 0
             and head_dim == max(16, triton.next_power_of_2(head_dim)) and q.dtype != torch.float32)
 
 
@@ -240,10 +265,9 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     if num_splits is None:
         num_splits = choose_num_splits(B, num_kv_heads, max_context, q.device)
     fp8 = is_fp8(k_cache)
-    block_n, num_warps, num_stages = ((FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES) if fp8
-                                      else (BLOCK_N, NUM_WARPS, NUM_STAGES))
+    block_n, num_warps, num_stages = tiles(fp8, B, num_kv_heads, block_size, q.device)
     block_d = max(16, triton.next_power_of_2(head_dim))
-    keys_first = uses_keys_first(q, k_cache, v_cache)
+    keys_first = uses_keys_first(q, k_cache, v_cache, block_n)
     split_size = triton.cdiv(triton.cdiv(max_context, num_splits), block_n) * block_n
     num_splits = triton.cdiv(max_context, split_size)
     if not fp8:
@@ -253,7 +277,7 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         part_lse = torch.empty(B, H, num_splits, dtype=torch.float32, device=q.device)
     else:
         part_out = part_lse = out  # unused pointers
-    _decode_split_kernel[(B, num_kv_heads, num_splits)](
+    _decode_split_kernel[(num_kv_heads, num_splits, B)](
         q, k_cache, v_cache, k_scale, v_scale, block_tables, context_lens,
         out, part_out, part_lse,
         scale * math.log2(math.e),

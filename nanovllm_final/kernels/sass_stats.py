@@ -35,15 +35,24 @@ DIVISIBLE = {"stride_qb", "stride_qh", "stride_ob", "stride_oh", "stride_cb", "s
 POINTER_TYPES = {"q_ptr": "*bf16", "out_ptr": "*bf16", "block_tables_ptr": "*i32", "context_lens_ptr": "*i32"}
 
 
+def engine_keys_first(kv: str, block_n: int, block_size: int = 256) -> bool:
+    """Whether the engine's calls take attend_keys_first (decode_attention.uses_keys_first)."""
+    return kv == "fp8" and block_size % block_n == 0
+
+
 def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 2, head_dim: int = 128,
-                   block_size: int = 256):
-    """The decode split kernel compiled for sm_90 with one split per sequence -> Triton's CompiledKernel."""
+                   block_size: int = 256, keys_first: bool | None = None):
+    """The decode split kernel compiled for sm_90 with one split per sequence -> Triton's CompiledKernel.
+    keys_first: tiles through attend_keys_first (default: as the engine picks, uses_keys_first)."""
     kernel = decode_attention._decode_split_kernel
     fp8 = kv == "fp8"
+    if keys_first is None:
+        keys_first = engine_keys_first(kv, block_n, block_size)
     constants = dict(BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
                      BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8, FP8_DOT=False,
                      FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True,
-                     KEYS_FIRST=fp8 and block_size % block_n == 0, V_KEY_MAJOR=fp8)  # the engine's layouts
+                     KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8)  # the engine's layouts
+    constants["stride_vt" if fp8 else "stride_vd"] = 1  # V's unit stride: Triton specializes a 1
     signature, attrs = {}, {}
     for i, name in enumerate(kernel.arg_names):
         if name in constants:
@@ -92,11 +101,14 @@ def opcode_counts(instructions: list[str]) -> collections.Counter:
     return collections.Counter(re.sub(r"^@!?U?P\w+\s+", "", text).split()[0] for text in instructions)
 
 
-def report(kv: str, block_n: int, warps: int, stages: int) -> str:
-    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages))
+def report(kv: str, block_n: int, warps: int, stages: int, keys_first: bool | None = None) -> str:
+    if keys_first is None:
+        keys_first = engine_keys_first(kv, block_n)
+    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first))
     loop = main_loop(sass)
     counts = opcode_counts(loop)
-    lines = [f"decode, {kv} cache, {block_n} keys per tile, {warps} warps, {stages} stages: {usage}",
+    how = "keys first" if keys_first else "queries first"
+    lines = [f"decode, {kv} cache, {block_n} keys per tile, {warps} warps, {stages} stages, {how}: {usage}",
              f"  main loop: {len(loop)} instructions per thread per tile ({len(loop) * warps} warp instructions "
              f"per tile per program)",
              "  " + ", ".join(f"{op} {n}" for op, n in counts.most_common(24))]
@@ -109,12 +121,15 @@ def main() -> None:
     parser.add_argument("--block-n", type=int, default=None, help="keys per tile (default: the engine's)")
     parser.add_argument("--warps", type=int, default=None)
     parser.add_argument("--stages", type=int, default=None)
+    parser.add_argument("--keys-first", choices=["auto", "on", "off"], default="auto",
+                        help="fp8: tiles through attend_keys_first (auto: as the engine picks) or attend_tile")
     args = parser.parse_args()
+    keys_first = {"auto": None, "on": True, "off": False}[args.keys_first]
     for kv in args.kv:
         tiles = ((decode_attention.FP8_BLOCK_N, decode_attention.FP8_NUM_WARPS, decode_attention.FP8_NUM_STAGES)
                  if kv == "fp8" else (decode_attention.BLOCK_N, decode_attention.NUM_WARPS, decode_attention.NUM_STAGES))
         block_n, warps, stages = (given or default for given, default in zip((args.block_n, args.warps, args.stages), tiles))
-        print(report(kv, block_n, warps, stages))
+        print(report(kv, block_n, warps, stages, keys_first))
 
 
 if __name__ == "__main__":

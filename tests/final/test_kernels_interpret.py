@@ -27,7 +27,8 @@ if INTERPRETING:
     import triton.language as tl
 
     from nanovllm_final import kernels
-    from nanovllm_final.kernels import decode_attention, kvcache, prefill_attention, reference, rmsnorm, rotary, sampling
+    from nanovllm_final.kernels import (activation, decode_attention, kvcache, prefill_attention, reference, rmsnorm,
+                                       rotary, sampling)
     from nanovllm_final.kernels.bench_kernels import make_paged_kv
 
     @triton.jit
@@ -117,23 +118,27 @@ def test_paged_attention_decode(group, num_kv_heads, num_splits, dtype, fp8, mon
     assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == torch.float32 else 2e-3)
 
 
-@pytest.mark.parametrize("group,num_splits,dtype", [(2, None, F16), (2, 3, F16), (4, 1, F16), (1, 2, F32)])
-def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, monkeypatch):
+@pytest.mark.parametrize("group,num_splits,dtype,large", [
+    (2, None, F16, False), (2, 3, F16, False), (4, 1, F16, False), (1, 2, F32, False), (2, None, F16, True)])
+def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, monkeypatch):
     """The engine's FP8 layout (V key-major) with tiles that fit the blocks: whole tiles unmasked,
-    the last of each context (here 5, 37 and 53 keys end inside a tile) masked."""
+    the last of each context (here 5, 37 and 53 keys end inside a tile) masked. large: a batch big
+    enough for FP8_LARGE_BLOCK_N (decode_attention.tiles)."""
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
-    lens = [1, 5, 16, 37, 48, 53]
-    q, kv = decode_inputs(6, group, 2, 16, 16, lens, dtype, True, seed=group + 20)
+    monkeypatch.setattr(decode_attention, "FP8_LARGE_BLOCK_N", 32)
+    monkeypatch.setattr(decode_attention, "FP8_LARGE_MIN_PROGRAMS", 1 if large else 1000)
+    lens, block_size = [1, 5, 16, 37, 48, 53], 32
+    q, kv = decode_inputs(6, group, 2, 16, block_size, lens, dtype, True, seed=group + 20)
     args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
     assert decode_attention.uses_keys_first(q, kv["k_cache"], kv["v_cache"]) == (dtype != F32)
+    assert decode_attention.tiles(True, 6, 2, block_size, q.device)[0] == (32 if large else 16)
     want = reference.paged_attention_decode(*args)
     # Rows past each context now hold NaN codes (0x7F in e4m3), which would poison a product even
     # at probability 0: the last tile's loads are masked, so the kernel never reads them.
     for b, n in enumerate(lens):
-        if n % 16:
-            block = kv["block_tables"][b, n // 16]
-            for cache in (kv["k_cache"], kv["v_cache"]):
-                cache.view(torch.uint8)[block, n % 16:] = 0x7F
+        block = kv["block_tables"][b, n // block_size]
+        for cache in (kv["k_cache"], kv["v_cache"]):
+            cache.view(torch.uint8)[block, n % block_size:] = 0x7F
     out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
     assert_close(out, want, 1e-5 if dtype == F32 else 2e-3)
 
@@ -165,6 +170,20 @@ def test_rms_norm(dtype, hidden):
     ref_normed, ref_summed = reference.fused_add_rms_norm(x, residual, weight, 1e-6)
     assert torch.equal(summed, ref_summed)
     assert_close(normed, ref_normed, tol)
+
+
+@pytest.mark.parametrize("dtype,rows,F", [(F32, 3, 48), (F16, 5, 1536 + 40)])  # 1576: two blocks, the last partial
+def test_silu_and_mul(dtype, rows, F):
+    torch.manual_seed(F)
+    x = torch.randn(rows, 2 * F, dtype=dtype) * 4
+    out = activation.silu_and_mul(x)
+    want = reference.silu_and_mul(x)
+    assert out.shape == (rows, F) and out.dtype == dtype
+    assert_close(out, want, 1e-5 if dtype == F32 else 2e-3)
+    # a strided view, as a slice of a wider tensor would be
+    wide = torch.randn(rows, 2 * F + 8, dtype=dtype)
+    assert_close(activation.silu_and_mul(wide[:, :2 * F]), reference.silu_and_mul(wide[:, :2 * F]),
+                 1e-5 if dtype == F32 else 2e-3)
 
 
 def qk_views(N, num_heads, num_kv_heads, head_dim, dtype):
