@@ -33,7 +33,7 @@ def expected_output(prompt, max_tokens, max_model_len, ignore_eos):
     return out
 
 
-def check_invariants(sched: Scheduler, scheduled, config):
+def check_invariants(sched: Scheduler, scheduled, config, decoding: set[int]):
     bm = sched.block_manager
     assert sum(s.num_scheduled_tokens for s in scheduled) <= config.max_num_batched_tokens
     assert len(sched.running) <= config.max_num_seqs
@@ -48,6 +48,11 @@ def check_invariants(sched: Scheduler, scheduled, config):
     for s in scheduled:
         assert s.status == SequenceStatus.RUNNING and s.num_scheduled_tokens >= 1
         assert len(s.block_table) * bm.block_size >= s.num_cached_tokens + s.num_scheduled_tokens
+    # decodes (running sequences with one token to compute) first, the longest context first:
+    # decode attention starts its programs in batch order
+    decodes = [s for s in scheduled if s.seq_id in decoding]
+    assert scheduled[:len(decodes)] == decodes
+    assert [s.num_tokens for s in decodes] == sorted((s.num_tokens for s in decodes), reverse=True)
 
 
 def run_engine(config, requests, arrivals):
@@ -62,8 +67,9 @@ def run_engine(config, requests, arrivals):
             seq = Sequence(prompt, params)
             sched.add(seq)
             seqs.append((i, seq))
+        decoding = {s.seq_id for s in sched.running if not s.is_prefill}
         scheduled = sched.schedule()
-        check_invariants(sched, scheduled, config)
+        check_invariants(sched, scheduled, config, decoding)
         bs = config.kvcache_block_size
         token_ids = []
         for s in scheduled:
