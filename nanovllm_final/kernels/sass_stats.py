@@ -1,7 +1,7 @@
 """What the decode-attention kernel compiles to on an H100/H200 (sm_90), without a GPU.
 
     python -m nanovllm_final.kernels.sass_stats                 # bf16 and fp8 caches, the engine's tiles
-    python -m nanovllm_final.kernels.sass_stats --kv fp8 --block-n 128 --warps 8 --stages 2
+    python -m nanovllm_final.kernels.sass_stats --kv fp8 --block-n 128 --warps 8 --stages 2 --maxnreg 168
 
 Triton's wheel carries ptxas and cuobjdump, so a kernel compiles for sm_90 on any machine. This
 prints the registers and stack each thread needs (a stack means spills), and the instructions of
@@ -40,8 +40,16 @@ def engine_keys_first(kv: str, block_n: int, block_size: int = 256) -> bool:
     return kv == "fp8" and block_size % block_n == 0
 
 
+def engine_maxnreg(kv: str, block_n: int) -> int | None:
+    """The register cap the engine launches this tile with (decode_attention.tiles)."""
+    if kv != "fp8":
+        return None
+    return {decode_attention.FP8_BLOCK_N: decode_attention.FP8_MAXNREG,
+            decode_attention.FP8_LARGE_BLOCK_N: decode_attention.FP8_LARGE_MAXNREG}.get(block_n)
+
+
 def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 2, head_dim: int = 128,
-                   block_size: int = 256, keys_first: bool | None = None):
+                   block_size: int = 256, keys_first: bool | None = None, maxnreg: int | None = None):
     """The decode split kernel compiled for sm_90 with one split per sequence -> Triton's CompiledKernel.
     keys_first: tiles through attend_keys_first (default: as the engine picks, uses_keys_first)."""
     kernel = decode_attention._decode_split_kernel
@@ -65,7 +73,7 @@ def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 
             if name in DIVISIBLE:
                 attrs[(i,)] = [["tt.divisibility", 16]]
     source = ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=attrs)
-    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=warps, num_stages=stages))
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=warps, num_stages=stages, maxnreg=maxnreg))
 
 
 def _tool(name: str) -> str:
@@ -101,14 +109,18 @@ def opcode_counts(instructions: list[str]) -> collections.Counter:
     return collections.Counter(re.sub(r"^@!?U?P\w+\s+", "", text).split()[0] for text in instructions)
 
 
-def report(kv: str, block_n: int, warps: int, stages: int, keys_first: bool | None = None) -> str:
+def report(kv: str, block_n: int, warps: int, stages: int, keys_first: bool | None = None,
+           maxnreg: int | None = None) -> str:
     if keys_first is None:
         keys_first = engine_keys_first(kv, block_n)
-    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first))
+    if maxnreg is None:
+        maxnreg = engine_maxnreg(kv, block_n)
+    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first, maxnreg=maxnreg))
     loop = main_loop(sass)
     counts = opcode_counts(loop)
     how = "keys first" if keys_first else "queries first"
-    lines = [f"decode, {kv} cache, {block_n} keys per tile, {warps} warps, {stages} stages, {how}: {usage}",
+    cap = f", at most {maxnreg} registers" if maxnreg else ""
+    lines = [f"decode, {kv} cache, {block_n} keys per tile, {warps} warps, {stages} stages, {how}{cap}: {usage}",
              f"  main loop: {len(loop)} instructions per thread per tile ({len(loop) * warps} warp instructions "
              f"per tile per program)",
              "  " + ", ".join(f"{op} {n}" for op, n in counts.most_common(24))]
@@ -121,6 +133,7 @@ def main() -> None:
     parser.add_argument("--block-n", type=int, default=None, help="keys per tile (default: the engine's)")
     parser.add_argument("--warps", type=int, default=None)
     parser.add_argument("--stages", type=int, default=None)
+    parser.add_argument("--maxnreg", type=int, default=None, help="register cap (default: the engine's)")
     parser.add_argument("--keys-first", choices=["auto", "on", "off"], default="auto",
                         help="fp8: tiles through attend_keys_first (auto: as the engine picks) or attend_tile")
     args = parser.parse_args()
@@ -129,7 +142,7 @@ def main() -> None:
         tiles = ((decode_attention.FP8_BLOCK_N, decode_attention.FP8_NUM_WARPS, decode_attention.FP8_NUM_STAGES)
                  if kv == "fp8" else (decode_attention.BLOCK_N, decode_attention.NUM_WARPS, decode_attention.NUM_STAGES))
         block_n, warps, stages = (given or default for given, default in zip((args.block_n, args.warps, args.stages), tiles))
-        print(report(kv, block_n, warps, stages, keys_first))
+        print(report(kv, block_n, warps, stages, keys_first, args.maxnreg))
 
 
 if __name__ == "__main__":
