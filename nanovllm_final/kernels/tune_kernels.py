@@ -29,6 +29,8 @@ def bench_decode_sweep(rows, device, splits=True, dtypes=(False, True)):
     for fp8 in dtypes:
         prefix = "FP8_" if fp8 else ""
         default = [getattr(da, prefix + n) for n in names]
+        large, maxnreg = da.FP8_LARGE_BLOCK_N, da.FP8_MAXNREG
+        da.FP8_LARGE_BLOCK_N, da.FP8_MAXNREG = 0, None  # every batch takes the swept tile, uncapped
         sets, nbytes = decode_inputs(256, cases[0][2], fp8, device)
         ref = reference.paged_attention_decode(*sets[0])
         for dot in ((False, True) if fp8 else (False,)):  # fp8: codes to fp16, or an fp8 matmul
@@ -45,6 +47,7 @@ def bench_decode_sweep(rows, device, splits=True, dtypes=(False, True)):
                 _row(rows, f"sweep {'fp8' if fp8 else 'bf16'}{' fp8-dot' if dot else ''} B=256 "
                      f"N{config[0]} w{config[1]} s{config[2]}", ms, nbytes, None, err)
         da.FP8_DOT = False
+        da.FP8_LARGE_BLOCK_N, da.FP8_MAXNREG = large, maxnreg
         for n, value in zip(names, default):
             setattr(da, prefix + n, value)
         for name, batch, lens in cases[2:] if splits else []:
