@@ -11,7 +11,9 @@ Two ideas make that possible (the flash-decoding recipe):
   * Split-K: a long context is cut into `num_splits` pieces handled by different programs; each
     writes a partial softmax (its output and log-sum-exp), and a second small kernel combines
     them. With few sequences this keeps all SMs busy; with many (B * Hkv >> #SMs) one split is
-    enough and the first kernel writes the final output directly.
+    enough and the first kernel writes the final output directly. A split's length comes from
+    the batch (choose_split_tokens), not from the block table's width: in a CUDA graph the table
+    is as wide as max_model_len allows, and pieces cut from it would lie past every real context.
 
 Grid: stage 1 (Hkv, num_splits, B), so programs start sequence by sequence, in batch order: the
 engine's scheduler puts the longest contexts first, so that they do not run on alone at the end
@@ -26,11 +28,13 @@ are exact in fp16, so the tensor cores multiply them in fp16).
 
 The engine keeps an FP8 V key-major inside each block (model_runner.allocate_kv_cache), and then
 the tiles take attend_keys_first: scores as K q^T, so that K is the left operand of a Hopper
-warpgroup product; one block-table read per tile; whole tiles read without masks (16-byte
-copies), the last tile of a context masked; and V's codes reach the tensor cores along the keys
-through ldmatrix instead of one byte at a time. Compiled for sm_90 (sass_stats.py) its loop is
-453 instructions per thread per 64-key tile, against 821 for attend_tile on an FP8 cache laid out
-as K (bf16: 485); a batch with 3 or more programs per SM takes 128-key tiles (721 per tile).
+warpgroup product; whole tiles read without masks (16-byte copies), the last tile of a context
+masked; and V's codes reach the tensor cores along the keys through ldmatrix instead of one byte
+at a time. The split's block-table entries are read into registers before the loop (TABLE_PAD):
+an address that waits on a load made in the same loop makes Triton's pipeliner keep one tile in
+flight instead of two. Compiled for sm_90 (sass_stats.py) its loop is 465 instructions per thread
+per 64-key tile, against 821 for attend_tile on an FP8 cache laid out as K (bf16: 485); a batch
+with 3 or more programs per SM takes 128-key tiles (769 per tile, under a register cap).
 
 Measured on an H200 (device copy 4.27 TB/s, read + write), Qwen3-0.6B's shapes, 256 sequences
 with contexts uniform in [100, 2048], one layer, from a CUDA graph
@@ -41,9 +45,14 @@ with contexts uniform in [100, 2048], one layer, from a CUDA graph
     fp8, V key-major, keys first, 64-key tiles   251 us  2.32 TB/s
       128-key tiles                              229 us  2.54 TB/s
       longest context first                      214 us  2.73 TB/s
-FP8 halves the bytes but not the time: per byte its loop issues 1.5 times bf16's instructions
-(721 per 32 KB of 128-key tile against 485 per 32 KB), and it reaches 2.7 TB/s against 4.4. On an
-H100 (device copy 3.02 TB/s) the bf16 cache took 403 us; the torch reference 13.2 ms.
+      a register cap (3 programs per SM)         199 us  2.94 TB/s
+      the block table read before the loop       196 us  2.98 TB/s
+FP8 halves the bytes but not the time: Nsight Compute finds its warps waiting (1.6 instructions
+issued per cycle per SM, DRAM 63% busy, against 92% for bf16). Neither more tiles in flight nor
+fewer instructions moved it much: a version that multiplies the e4m3 codes on fp8 tensor cores
+straight from shared memory (q and the probabilities each split into two e4m3 terms, so the error
+stayed near bf16's: 2.1e-3 against 1.7e-3) issued 17% fewer instructions per tile and ran 203 us.
+On an H100 (device copy 3.02 TB/s) the bf16 cache took 403 us; the torch reference 13.2 ms.
 
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpreter, in a subprocess)
        `python -m pytest tests/final/test_kernels_gpu.py -q -k decode` (GPU, real shapes)
@@ -72,6 +81,19 @@ FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES, FP8_MAXNREG = 64, 4, 3, 128
 FP8_LARGE_BLOCK_N, FP8_LARGE_MIN_PROGRAMS, FP8_LARGE_MAXNREG = 128, 3, 168
 FP8_DOT = False  # fp8 cache: multiply the e4m3 codes in fp8 instead of converting them to fp16
 MIN_SPLIT_TOKENS = 256  # never split a context into pieces shorter than this
+# Split length (choose_split_tokens), measured on an H200 with contexts U[100, 2048]: the best
+# split grows with the batch, about 320 keys per program per SM (bf16 cache, 16 sequences: splits
+# of 320 keys 23.0 us against 50.0 unsplit; 32 sequences, 640 keys: 41.3 against 62.9; FP8: 25.3
+# against 39.4, and 38.3 against 47.1).
+SPLIT_TOKENS_PER_PROGRAM_PER_SM = 320
+# From this many programs per SM a batch is not split: the partial results and the second kernel
+# cost about what they balance (the benchmark's FP8 decode steps of 33-64 sequences: 3.23 ms
+# split, 3.12 unsplit; of 17-32 sequences: 2.45 split, 2.96 unsplit).
+NO_SPLIT_PROGRAMS_PER_SM = 2
+# keys-first tiles: a split's block-table entries are read into registers before its loop (up to
+# this many; a longer split reads one entry per tile, inside the loop). Then no address in the loop
+# waits on a load made in the loop, and Triton's pipeliner keeps two tiles in flight, not one.
+MAX_TABLE_PAD = 32
 
 
 @triton.jit
@@ -94,7 +116,7 @@ def fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, M: tl.conste
 
 
 @triton.jit
-def attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, table, n0, end, offs_d, kv_head,
+def attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, block, n0, end, offs_d, kv_head,
                       stride_cb, stride_ct, stride_ch, stride_vb, stride_vh, stride_vd,
                       BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, DOT_DTYPE: tl.constexpr,
                       MASKED: tl.constexpr):
@@ -104,7 +126,6 @@ def attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, table, n0, en
     keys, as the tensor cores want them. qT (BLOCK_D, M) carries the scales (fold_fp8_scales).
     MASKED: only keys < end exist (the last tile of a context); the others are whole tiles, read
     without masks, so their loads are 16-byte copies."""
-    block = tl.load(table + n0 // BLOCK_SIZE).to(tl.int64)  # one block-table read per tile
     offs_t = tl.multiple_of(n0 % BLOCK_SIZE, BLOCK_N) + tl.arange(0, BLOCK_N)  # rows in the block
     k_ptrs = k_cache_ptr + block * stride_cb + kv_head * stride_ch + offs_t[:, None] * stride_ct + offs_d[None, :]
     v_ptrs = v_cache_ptr + block * stride_vb + kv_head * stride_vh + offs_t[:, None] + offs_d[None, :] * stride_vd
@@ -137,6 +158,7 @@ def _decode_split_kernel(
     BLOCK_SIZE: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     FP8: tl.constexpr, FP8_DOT: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr,
     DOT_PRECISION: tl.constexpr, ONE_SPLIT: tl.constexpr, KEYS_FIRST: tl.constexpr, V_KEY_MAJOR: tl.constexpr,
+    TABLE_PAD: tl.constexpr,
 ):
     kv_head = tl.program_id(0)  # the fastest-varying: a sequence's programs start together,
     split = tl.program_id(1)  # and sequences start in batch order (the engine puts the longest first)
@@ -167,12 +189,21 @@ def _decode_split_kernel(
     if KEYS_FIRST:  # FP8 with V key-major: whole tiles unmasked, then the last one masked
         qT = tl.trans(q)
         full_end = start + (end - start) // BLOCK_N * BLOCK_N
+        first = start // BLOCK_SIZE
+        if TABLE_PAD:  # the split's block-table entries, read once, before the loop
+            offs_b = tl.arange(0, TABLE_PAD)
+            blocks = tl.load(table + first + offs_b, mask=first + offs_b <= (end - 1) // BLOCK_SIZE, other=0)
         for n0 in range(start, full_end, BLOCK_N):
-            m_i, l_i, acc = attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, table, n0, end, offs_d,
+            if TABLE_PAD:  # picked out of registers: a tile's address depends on no load in the loop
+                block = tl.sum(tl.where(offs_b == n0 // BLOCK_SIZE - first, blocks, 0)).to(tl.int64)
+            else:
+                block = tl.load(table + n0 // BLOCK_SIZE).to(tl.int64)
+            m_i, l_i, acc = attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, block, n0, end, offs_d,
                                               kv_head, stride_cb, stride_ct, stride_ch, stride_vb, stride_vh,
                                               stride_vd, BLOCK_SIZE, BLOCK_N, DOT_DTYPE, False)
         if full_end < end:
-            m_i, l_i, acc = attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, table, full_end, end,
+            block = tl.load(table + full_end // BLOCK_SIZE).to(tl.int64)
+            m_i, l_i, acc = attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, block, full_end, end,
                                               offs_d, kv_head, stride_cb, stride_ct, stride_ch, stride_vb,
                                               stride_vh, stride_vd, BLOCK_SIZE, BLOCK_N, DOT_DTYPE, True)
     else:
@@ -227,10 +258,17 @@ def _num_sms(device) -> int:
     return _NUM_SMS[device]
 
 
-def choose_num_splits(batch, num_kv_heads, max_context, device) -> int:
-    """Enough splits to give every SM ~2 programs, but never pieces shorter than MIN_SPLIT_TOKENS."""
-    wanted = triton.cdiv(2 * _num_sms(device), batch * num_kv_heads)
-    return max(1, min(wanted, triton.cdiv(max_context, MIN_SPLIT_TOKENS)))
+def choose_split_tokens(batch, num_kv_heads, device) -> int | None:
+    """Keys per split for a launch of batch x num_kv_heads programs, or None for one split.
+
+    The length is set from the batch, not from the block table's width: a CUDA graph's table is as
+    wide as max_model_len allows, and splits cut from that bound would fall past the end of every
+    real context. SPLIT_TOKENS_PER_PROGRAM_PER_SM keys for each program an SM gets without
+    splitting: a small batch is cut into short pieces, a batch that fills the GPU is not cut."""
+    if batch * num_kv_heads >= NO_SPLIT_PROGRAMS_PER_SM * _num_sms(device):
+        return None  # the batch fills the GPU by itself
+    tokens = SPLIT_TOKENS_PER_PROGRAM_PER_SM * batch * num_kv_heads // _num_sms(device)
+    return max(MIN_SPLIT_TOKENS, tokens)
 
 
 def tiles(fp8: bool, batch: int, num_kv_heads: int, block_size: int, device) -> tuple[int, int, int, int | None]:
@@ -257,7 +295,8 @@ def uses_keys_first(q, k_cache, v_cache, block_n: int | None = None) -> bool:
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
                            k_scale=None, v_scale=None, num_splits=None):
-    """Same contract as reference.paged_attention_decode; num_splits=None picks one from shapes."""
+    """Same contract as reference.paged_attention_decode. num_splits: cut max_context (the block
+    table's width) into that many pieces; None: pieces of choose_split_tokens keys."""
     B, H, head_dim = q.shape
     _, block_size, num_kv_heads, _ = k_cache.shape
     group = H // num_kv_heads
@@ -267,13 +306,20 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     if B == 0:
         return out
     max_context = block_tables.shape[1] * block_size  # a bound from shapes: no device sync
-    if num_splits is None:
-        num_splits = choose_num_splits(B, num_kv_heads, max_context, q.device)
     fp8 = is_fp8(k_cache)
     block_n, num_warps, num_stages, maxnreg = tiles(fp8, B, num_kv_heads, block_size, q.device)
     block_d = max(16, triton.next_power_of_2(head_dim))
     keys_first = uses_keys_first(q, k_cache, v_cache, block_n)
-    split_size = triton.cdiv(triton.cdiv(max_context, num_splits), block_n) * block_n
+    if num_splits is None:
+        split_size = min(choose_split_tokens(B, num_kv_heads, q.device) or max_context, max_context)
+    else:
+        split_size = triton.cdiv(max_context, num_splits)
+    split_size = triton.cdiv(split_size, block_n) * block_n
+    table_pad = 0
+    if keys_first:  # splits start on a block, and the kernel reads a split's block table before its loop
+        split_size = triton.cdiv(split_size, block_size) * block_size
+        if split_size // block_size <= MAX_TABLE_PAD:
+            table_pad = triton.next_power_of_2(split_size // block_size)
     num_splits = triton.cdiv(max_context, split_size)
     if not fp8:
         k_scale, v_scale = k_cache, v_cache  # unused pointers
@@ -292,7 +338,7 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         H, num_kv_heads, head_dim, group, split_size, num_splits,
         BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
         BLOCK_D=block_d, FP8=fp8, FP8_DOT=fp8 and FP8_DOT, ONE_SPLIT=num_splits == 1, KEYS_FIRST=keys_first,
-        V_KEY_MAJOR=is_key_major(v_cache, k_cache),
+        V_KEY_MAJOR=is_key_major(v_cache, k_cache), TABLE_PAD=table_pad,
         FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
         num_warps=num_warps, num_stages=num_stages, maxnreg=maxnreg,

@@ -118,12 +118,41 @@ def test_paged_attention_decode(group, num_kv_heads, num_splits, dtype, fp8, mon
     assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == torch.float32 else 2e-3)
 
 
-@pytest.mark.parametrize("group,num_splits,dtype,large", [
-    (2, None, F16, False), (2, 3, F16, False), (4, 1, F16, False), (1, 2, F32, False), (2, None, F16, True)])
-def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, monkeypatch):
+def test_decode_split_length_follows_the_batch_not_the_table(monkeypatch):
+    """A CUDA graph's block table is as wide as max_model_len allows: splits are cut from the
+    batch's size, so that they fall inside real contexts, and a batch that fills the GPU is not cut."""
+    monkeypatch.setattr(decode_attention, "_num_sms", lambda device: 132)
+    cpu = torch.device("cpu")
+    lengths = [decode_attention.choose_split_tokens(b, 8, cpu) for b in (1, 8, 16, 32)]
+    assert lengths[0] == decode_attention.MIN_SPLIT_TOKENS and lengths[1] < lengths[2] < lengths[3] < 2048
+    assert decode_attention.choose_split_tokens(33, 8, cpu) is None  # 264 programs: 2 per SM
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+def test_paged_attention_decode_auto_splits_of_a_wide_table(fp8, monkeypatch):
+    """Automatic splits (here 32 keys) over a table far wider than any context, as in a CUDA graph."""
+    monkeypatch.setattr(decode_attention, "_num_sms", lambda device: 128)
+    monkeypatch.setattr(decode_attention, "MIN_SPLIT_TOKENS", 16)
+    monkeypatch.setattr(decode_attention, "BLOCK_N", 16)
+    monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
+    lens = [1, 5, 16, 37, 48, 53]
+    torch.manual_seed(fp8)
+    kv = make_paged_kv(lens, 2, 16, 16, F16, "cpu", fp8=fp8, extra_blocks=12, seed=3)
+    q = torch.randn(6, 4, 16, dtype=F16)
+    args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
+    assert decode_attention.choose_split_tokens(6, 2, q.device) == 30  # 320 * 12 programs // 128 SMs
+    assert_close(decode_attention.paged_attention_decode(*args), reference.paged_attention_decode(*args), 2e-3)
+
+
+@pytest.mark.parametrize("group,num_splits,dtype,large,table", [
+    (2, None, F16, False, True), (2, 3, F16, False, True), (4, 1, F16, False, True), (1, 2, F32, False, True),
+    (2, None, F16, True, True), (4, 1, F16, False, False), (2, None, F16, True, False)])
+def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, table, monkeypatch):
     """The engine's FP8 layout (V key-major) with tiles that fit the blocks: whole tiles unmasked,
     the last of each context (here 5, 37 and 53 keys end inside a tile) masked. large: a batch big
-    enough for FP8_LARGE_BLOCK_N (decode_attention.tiles)."""
+    enough for FP8_LARGE_BLOCK_N (decode_attention.tiles). table: a split's block-table entries
+    read before its loop (MAX_TABLE_PAD), or, for splits longer than that, one per tile."""
+    monkeypatch.setattr(decode_attention, "MAX_TABLE_PAD", 32 if table else 0)
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
     monkeypatch.setattr(decode_attention, "FP8_LARGE_BLOCK_N", 32)
     monkeypatch.setattr(decode_attention, "FP8_LARGE_MIN_PROGRAMS", 1 if large else 1000)
