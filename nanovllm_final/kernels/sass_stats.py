@@ -59,7 +59,8 @@ def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 
     constants = dict(BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
                      BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8, FP8_DOT=False,
                      FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True,
-                     KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8, TABLE_PAD=32)  # the engine's layouts
+                     KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8,  # the engine's layouts
+                     TABLE_PAD=32)  # one split of the default 17-block table (max_model_len 4096)
     constants["stride_vt" if fp8 else "stride_vd"] = 1  # V's unit stride: Triton specializes a 1
     signature, attrs = {}, {}
     for i, name in enumerate(kernel.arg_names):

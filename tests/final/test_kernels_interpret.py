@@ -141,7 +141,20 @@ def test_paged_attention_decode_auto_splits_of_a_wide_table(fp8, monkeypatch):
     q = torch.randn(6, 4, 16, dtype=F16)
     args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
     assert decode_attention.choose_split_tokens(6, 2, q.device) == 30  # 320 * 12 programs // 128 SMs
-    assert_close(decode_attention.paged_attention_decode(*args), reference.paged_attention_decode(*args), 2e-3)
+    split_kernel, launches = decode_attention._decode_split_kernel, []
+
+    class Recorded:  # records each launch's split length, then launches
+        def __getitem__(self, grid):
+            def launch(*a, **kw):
+                launches.append(a[split_kernel.arg_names.index("split_size")])
+                return split_kernel[grid](*a, **kw)
+            return launch
+
+    monkeypatch.setattr(decode_attention, "_decode_split_kernel", Recorded())
+    out = decode_attention.paged_attention_decode(*args)
+    # 32 keys (30 rounded up to a 16-key tile), against the table's 16 * 16 = 256: 53 keys in 2 pieces
+    assert launches == [32] and kv["block_tables"].shape[1] * 16 >= 256
+    assert_close(out, reference.paged_attention_decode(*args), 2e-3)
 
 
 @pytest.mark.parametrize("group,num_splits,dtype,large,table", [
