@@ -6,7 +6,7 @@ and token budgets; every step checks the invariants, and at the end every block 
 from collections import Counter
 from types import SimpleNamespace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nanovllm_final.engine.block_manager import BlockManager
@@ -58,6 +58,9 @@ def check_invariants(sched: Scheduler, scheduled, config, decoding: set[int]):
 def run_engine(config, requests, arrivals):
     """Drive the scheduler like LLMEngine.step does; requests arrive at the given steps."""
     sched = Scheduler(config)
+    preempted = set()  # this step's: a decode preempted to free blocks may be re-admitted as a prefill
+    preempt = sched.preempt
+    sched.preempt = lambda seq: (preempted.add(seq.seq_id), preempt(seq))[1]
     kv = {}  # slot -> the prefix (as a tuple) whose last token's K/V sits there
     seqs, pending, step = [], sorted(zip(arrivals, range(len(requests)))), 0
     while pending or not sched.is_finished():
@@ -68,8 +71,9 @@ def run_engine(config, requests, arrivals):
             sched.add(seq)
             seqs.append((i, seq))
         decoding = {s.seq_id for s in sched.running if not s.is_prefill}
+        preempted.clear()
         scheduled = sched.schedule()
-        check_invariants(sched, scheduled, config, decoding)
+        check_invariants(sched, scheduled, config, decoding - preempted)
         bs = config.kvcache_block_size
         token_ids = []
         for s in scheduled:
@@ -106,8 +110,19 @@ def workloads(draw):
     return config, requests, arrivals
 
 
+# A decode preempted to free blocks and re-admitted in the same step, as a prefill after the decodes
+PREEMPTED_AND_READMITTED = (
+    SimpleNamespace(max_num_seqs=4, max_num_batched_tokens=8, max_model_len=8, eos=(EOS,), num_kvcache_blocks=9,
+                    kvcache_block_size=1),
+    [([0, 0, 0], SamplingParams(max_tokens=2)), ([0], SamplingParams(max_tokens=1)),
+     ([0], SamplingParams(max_tokens=2)), ([0, 0, 0, 0], SamplingParams(max_tokens=1)),
+     ([0], SamplingParams(max_tokens=1)), ([0], SamplingParams(max_tokens=1))],
+    [0] * 6)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads())
+@example(PREEMPTED_AND_READMITTED)
 def test_scheduler_serves_everyone_correctly_and_frees_everything(workload):
     config, requests, arrivals = workload
     sched, seqs = run_engine(config, requests, arrivals)
