@@ -1,7 +1,8 @@
 """The engine's GPU kernels, one public name each, with a plain-torch twin for the CPU.
 
     store_kvcache            write new K/V into the paged cache (FP8: quantize with per-token scales)
-    paged_attention_decode   one query per sequence against its paged context (the decode step)
+    paged_attention_decode   one query per sequence against its paged context (the decode step),
+                             storing the step's new K/V first when given them
     paged_attention_prefill  many queries per sequence, causal, against the paged cache
     qk_norm_rope             per-head RMSNorm of q and k (Qwen3), then RoPE, in one pass
     rms_norm                 RMSNorm
@@ -64,10 +65,10 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                           k_scale=None, v_scale=None):
+                           k_scale=None, v_scale=None, new_kv=None):
     impl = decode_attention if use_triton(q) else reference
     return impl.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                                       k_scale, v_scale)
+                                       k_scale, v_scale, new_kv)
 
 
 def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale,

@@ -30,6 +30,15 @@ from .reference import FP8_MAX, is_fp8
 
 
 @triton.jit
+def encode(x, scale, CACHE_DTYPE: tl.constexpr, FP8: tl.constexpr, FP8_MAX: tl.constexpr):
+    """x as the cache keeps it: FP8 codes of x / scale, saturated at +-FP8_MAX, or x cast. The
+    decode kernel stores its step's tokens through this too (decode_attention.store_new_token)."""
+    if FP8:
+        x = tl.clamp(x.to(tl.float32) / scale, -FP8_MAX, FP8_MAX)
+    return x.to(CACHE_DTYPE)
+
+
+@triton.jit
 def _store_one(x_ptr, stride_xh, cache_ptr, scale_ptr, slot, block_size, num_kv_heads,
                stride_cb, stride_ct, stride_ch, stride_cd, offs_h, offs_d, mask,
                FP8: tl.constexpr, FP8_MAX: tl.constexpr):
@@ -38,12 +47,10 @@ def _store_one(x_ptr, stride_xh, cache_ptr, scale_ptr, slot, block_size, num_kv_
     block = slot // block_size
     row = slot % block_size
     dst = cache_ptr + block * stride_cb + row * stride_ct + offs_h[:, None] * stride_ch + offs_d[None, :] * stride_cd
+    scale = 1.0
     if FP8:
-        scale = tl.load(scale_ptr + offs_h, mask=offs_h < num_kv_heads, other=1.0)  # (Hkv,)
-        x = tl.clamp(x.to(tl.float32) / scale[:, None], -FP8_MAX, FP8_MAX)
-        tl.store(dst, x.to(cache_ptr.dtype.element_ty), mask=mask)
-    else:
-        tl.store(dst, x.to(cache_ptr.dtype.element_ty), mask=mask)
+        scale = tl.load(scale_ptr + offs_h, mask=offs_h < num_kv_heads, other=1.0)[:, None]  # (Hkv, 1)
+    tl.store(dst, encode(x, scale, cache_ptr.dtype.element_ty, FP8, FP8_MAX), mask=mask)
 
 
 @triton.jit

@@ -98,12 +98,16 @@ DECODE_GROUP = 8  # sequences of similar length attended together
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                           k_scale=None, v_scale=None):
+                           k_scale=None, v_scale=None, new_kv=None):
     """One new query per sequence against its whole cached context. q (B, H, d) -> (B, H, d).
+    new_kv (key, value, slot_mapping): this step's tokens, stored first (store_kvcache).
 
     Sequences go in groups of similar context length, each group's blocks gathered only up to its
     longest context: reading the cache is most of the work, and one batch padded to the longest
     context of all would read up to twice as much."""
+    if new_kv is not None:
+        key, value, slot_mapping = new_kv
+        store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale, v_scale)
     out = torch.empty_like(q)
     lens = context_lens.tolist()
     by_length = sorted(range(len(lens)), key=lens.__getitem__)

@@ -31,8 +31,10 @@ from . import decode_attention
 
 # Arguments that the engine's calls make divisible by 16 (Triton specializes them at run time).
 DIVISIBLE = {"stride_qb", "stride_qh", "stride_ob", "stride_oh", "stride_cb", "stride_ct", "stride_ch",
-             "stride_vb", "stride_vt", "stride_vh", "stride_vd", "num_heads", "head_dim"}
-POINTER_TYPES = {"q_ptr": "*bf16", "out_ptr": "*bf16", "block_tables_ptr": "*i32", "context_lens_ptr": "*i32"}
+             "stride_vb", "stride_vt", "stride_vh", "stride_vd", "num_heads", "head_dim",
+             "stride_nkb", "stride_nkh", "stride_nvb", "stride_nvh"}
+POINTER_TYPES = {"q_ptr": "*bf16", "out_ptr": "*bf16", "block_tables_ptr": "*i32", "context_lens_ptr": "*i32",
+                 "new_k_ptr": "*bf16", "new_v_ptr": "*bf16", "slot_mapping_ptr": "*i64"}
 
 
 def engine_keys_first(kv: str, block_n: int, block_size: int = 256) -> bool:
@@ -60,7 +62,8 @@ def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 
                      BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8, FP8_DOT=False,
                      FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True,
                      KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8,  # the engine's layouts
-                     TABLE_PAD=32)  # one split of the default 17-block table (max_model_len 4096)
+                     TABLE_PAD=32,  # one split of the default 17-block table (max_model_len 4096)
+                     STORE=True)  # the engine's decode steps store their new tokens in the kernel
     constants["stride_vt" if fp8 else "stride_vd"] = 1  # V's unit stride: Triton specializes a 1
     signature, attrs = {}, {}
     for i, name in enumerate(kernel.arg_names):

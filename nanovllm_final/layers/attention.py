@@ -4,8 +4,9 @@ Every call first writes this step's keys and values into the cache at `slot_mapp
 attends from the cache, so a query sees its sequence's cached past (earlier chunks, prefix-cache
 hits, earlier decode steps) and the tokens of this step alike:
 
-    decode step (one query per sequence)   paged_attention_decode
-    prefill / chunks / mixed batches       paged_attention_prefill (causal from each query's position)
+    decode step (one query per sequence)   paged_attention_decode, which stores the new tokens itself
+    prefill / chunks / mixed batches       store_kvcache, then paged_attention_prefill (causal from
+                                           each query's position)
 
 A prefill that reads nothing from the cache (no hits, no earlier chunks) attends over the fresh
 q/k/v directly, which is faster than reading the cache back: torch's varlen (flash) attention on
@@ -82,13 +83,13 @@ class Attention(nn.Module):
         """q (N, H, d), k and v (N, Hkv, d) -> (N, H, d)."""
         ctx = get_context()
         has_cache = self.k_cache.numel() > 0
+        if not ctx.is_prefill:  # the decode kernel stores each sequence's new token itself
+            return paged_attention_decode(q, self.k_cache, self.v_cache, ctx.block_tables, ctx.context_lens,
+                                          self.scale, self.k_scale, self.v_scale, (k, v, ctx.slot_mapping))
         if has_cache:
-            if not self.fp8_calibrated and ctx.is_prefill:
+            if not self.fp8_calibrated:
                 self.set_fp8_scales(k, v, ctx.slot_mapping)
             store_kvcache(k, v, self.k_cache, self.v_cache, ctx.slot_mapping, self.k_scale, self.v_scale)
-        if not ctx.is_prefill:
-            return paged_attention_decode(q, self.k_cache, self.v_cache, ctx.block_tables, ctx.context_lens,
-                                          self.scale, self.k_scale, self.v_scale)
         if not has_cache or (ctx.no_cache_reads and self.k_scale is None):
             return attention_without_cache(q, k, v, ctx.cu_seqlens_q, ctx.max_seqlen_q, self.scale)
         return paged_attention_prefill(q, self.k_cache, self.v_cache, ctx.cu_seqlens_q, ctx.context_lens,

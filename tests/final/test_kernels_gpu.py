@@ -93,6 +93,33 @@ def test_paged_attention_decode_long_context_few_sequences(fp8):
         assert err < 2e-2, (num_splits, err)
 
 
+@pytest.mark.parametrize("fp8", [False, True])
+@pytest.mark.parametrize("batch", [16, 188])  # split contexts; one split per sequence, 128-key FP8 tiles
+def test_paged_attention_decode_stores_the_new_token(fp8, batch):
+    """new_kv: the kernel stores each sequence's new token (the context's last key) before reading
+    it back, and leaves the cache exactly as store_kvcache does. The slots start as NaN codes
+    (FP8) or large values (bf16), so a tile read before the store lands would show."""
+    rng = random.Random(batch)
+    lens = [rng.randint(1, 2100) for _ in range(batch - 1)] + [0]  # 0: a CUDA graph's padding row
+    q, k_cache, v_cache, block_tables, context_lens, scale, k_scale, v_scale = decode_args(
+        batch, 16, 8, 128, 256, lens, BF16, fp8)
+    qkv = torch.randn(batch, 32, 128, dtype=BF16, device="cuda") * 3  # key and value as views of a projection
+    key, value = qkv[:, 16:24], qkv[:, 24:]
+    slots = torch.tensor([-1 if n == 0 else block_tables[b, (n - 1) // 256].item() * 256 + (n - 1) % 256
+                          for b, n in enumerate(lens)], device="cuda")
+    blocks, rows = slots[slots >= 0] // 256, slots[slots >= 0] % 256
+    for cache in (k_cache, v_cache):
+        cache.view(torch.uint8)[blocks, rows] = 0x7F
+    copies = [k_cache.clone(), v_cache.clone()]
+    out = decode_attention.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
+                                                  k_scale, v_scale, new_kv=(key, value, slots))
+    kernels.store_kvcache(key, value, *copies, slots, k_scale, v_scale)
+    assert torch.equal(k_cache.view(torch.uint8), copies[0].view(torch.uint8))
+    assert torch.equal(v_cache.view(torch.uint8), copies[1].view(torch.uint8))
+    ref = reference.paged_attention_decode(q, *copies, block_tables, context_lens, scale, k_scale, v_scale)
+    assert torch.isfinite(out).all() and rel_err(out, ref) < 2e-2
+
+
 def test_paged_attention_decode_in_a_cuda_graph():
     """Launch parameters come from shapes only, so a captured graph replays for new lengths."""
     args = list(decode_args(32, 16, 8, 128, 256, [1500] * 32, BF16, False))

@@ -185,6 +185,39 @@ def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, 
     assert_close(out, want, 1e-5 if dtype == F32 else 2e-3)
 
 
+@pytest.mark.parametrize("dtype,fp8,num_splits,keys_first", [
+    (F32, False, None, False), (F16, False, 3, False), (F16, True, 3, True), (F16, True, 1, True),
+    (F32, True, 2, False)])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the padding row's unused splits: -inf - -inf
+def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, keys_first, monkeypatch):
+    """new_kv: the program that holds a sequence's last key attends to this step's token from
+    registers and then stores it. The cache ends up byte for byte as store_kvcache leaves it, and
+    the output is attention over that cache. The slots start out holding garbage (NaN codes for
+    FP8): the kernel must not read them (nor attend to the new token twice)."""
+    monkeypatch.setattr(decode_attention, "BLOCK_N", 16)
+    monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16 if keys_first else 32)  # 32: not keys first
+    lens, block_size, Hkv, d = [1, 5, 16, 37, 0, 53], 16, 2, 16  # 0: a CUDA graph's padding row
+    q, kv = decode_inputs(6, 2, Hkv, d, block_size, lens, dtype, fp8, seed=7)
+    caches = (kv["k_cache"], kv["v_cache"])
+    assert decode_attention.uses_keys_first(q, *caches) == keys_first
+    key, value = torch.randn(2, 6, Hkv, d, dtype=dtype) * 2
+    slots = torch.tensor([-1 if n == 0 else kv["block_tables"][b, (n - 1) // block_size].item() * block_size
+                          + (n - 1) % block_size for b, n in enumerate(lens)])
+    blocks, rows = slots[slots >= 0] // block_size, slots[slots >= 0] % block_size
+    for cache in caches:
+        cache.view(torch.uint8)[blocks, rows] = 0x7F  # NaN in e4m3, a large number in fp16/fp32
+    copies = [c.clone() for c in caches]
+    scales = (kv["k_scale"], kv["v_scale"])
+    args = (q, *caches, kv["block_tables"], kv["context_lens"], 0.25, *scales)
+    out = decode_attention.paged_attention_decode(*args, new_kv=(key, value, slots), num_splits=num_splits)
+    kvcache.store_kvcache(key, value, *copies, slots, *scales)
+    for cache, copy in zip(caches, copies):
+        assert torch.equal(cache.view(torch.uint8), copy.view(torch.uint8))
+    want = decode_attention.paged_attention_decode(q, *copies, *args[3:], num_splits=num_splits)
+    assert_close(out, want, 1e-6 if dtype == F32 else 1e-3)
+    assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == F32 else 2e-3)
+
+
 @pytest.mark.parametrize("group,num_kv_heads,block_m,dtype,fp8", [
     (1, 2, 16, F32, False), (2, 1, 64, F16, False), (3, 2, 16, F32, False), (4, 1, 16, F16, False),
     (4, 1, 64, F32, False), (2, 1, 16, F16, True), (3, 1, 64, F32, True)])
