@@ -2,7 +2,8 @@
 
 Spec: `reference.store_kvcache`. Token i of the batch goes to slot = slot_mapping[i], i.e. block
 slot // block_size, row slot % block_size; slot -1 (a padded token, or one whose KV is already
-cached) is skipped.
+cached) is skipped. Prefill and mixed steps store through this kernel; a decode step hands its
+tokens to the decode kernel instead, which stores them itself (decode_attention.py, new_kv).
 
 Grid: (N,) - one program per token, covering all of its KV heads at once (a (Hkv, d) tile, 2 KiB
 for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d elements and
@@ -32,7 +33,7 @@ from .reference import FP8_MAX, is_fp8
 @triton.jit
 def encode(x, scale, CACHE_DTYPE: tl.constexpr, FP8: tl.constexpr, FP8_MAX: tl.constexpr):
     """x as the cache keeps it: FP8 codes of x / scale, saturated at +-FP8_MAX, or x cast. The
-    decode kernel stores its step's tokens through this too (decode_attention.store_new_token)."""
+    decode kernel stores its step's tokens through this too (decode_attention, new_kv)."""
     if FP8:
         x = tl.clamp(x.to(tl.float32) / scale, -FP8_MAX, FP8_MAX)
     return x.to(CACHE_DTYPE)
