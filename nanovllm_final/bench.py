@@ -7,7 +7,9 @@ The model is Qwen3-0.6B's architecture with random bf16 weights (load_format="du
 throughput does not depend on the values. Prints output tokens/s, the hardware and versions,
 and each request's time to first token (TTFT, from the moment all 256 are queued) and time per
 output token after the first (TPOT): mean, p50 and p99. Writes all of it as JSON (--json;
-bench_results/ by default).
+bench_results/ by default). On a GPU it also times a device-to-device copy (GB/s, read + write,
+best of 20): fresh machines of one model differ by several percent in memory-bound work, and
+decode is memory-bound, so that number says whether a run came from a slow machine.
 
 --profile also says where the time went: the host's time per phase of a step (schedule, prepare,
 launch, postprocess, and the rest, mostly waiting for the GPU), the GPU's busy time per step
@@ -77,10 +79,13 @@ def main(argv=None) -> None:
         latency = run_timed(llm, prompts, params)
     seconds = time.perf_counter() - start
     env = environment(llm)
+    if llm.config.device == "cuda":
+        env["copy_gb_per_s"] = copy_bandwidth()
     print(f"device: {env['device']} | torch {env['torch']} | triton {env['triton']} | kv cache: {args.kv_cache_dtype} | "
           f"blocks: {llm.config.num_kvcache_blocks} x {llm.config.kvcache_block_size} | "
           f"cuda graphs: {not args.enforce_eager} | async scheduling: {llm.config.async_scheduling} | "
-          f"preemptions: {llm.scheduler.num_preemptions}")
+          f"preemptions: {llm.scheduler.num_preemptions}"
+          + (f" | device copy: {env['copy_gb_per_s']:.0f} GB/s" if env.get("copy_gb_per_s") else ""))
     print(f"Total: {total} tok, Time: {seconds:.2f} s, Throughput: {total / seconds:.2f} tok/s")
     result = dict(command="python -m nanovllm_final.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
                   output_tokens=total, seconds=seconds, tokens_per_s=total / seconds, kv_cache_dtype=args.kv_cache_dtype,
@@ -122,6 +127,26 @@ def summary(values: list[float]) -> dict:
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return dict(mean=statistics.fmean(values), p50=statistics.median(values), p99=pick(0.99))
+
+
+def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 20) -> float | None:
+    """GB/s of a device-to-device copy of nbytes (read + write counted), the best of `repeats`; the
+    buffers are 5x the H100/H200's L2, so the copy goes to memory. None if it cannot run (no room)."""
+    try:
+        x = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+        y = torch.empty_like(x)
+    except torch.cuda.OutOfMemoryError:
+        return None
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        y.copy_(x)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)  # seconds
+    del x, y
+    return 2 * nbytes / min(times) / 1e9
 
 
 def environment(llm) -> dict:
