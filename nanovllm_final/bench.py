@@ -14,7 +14,7 @@ decode is memory-bound, so that number says whether a run came from a slow machi
 --profile also says where the time went: the host's time per phase of a step (schedule, prepare,
 launch, postprocess, and the rest, mostly waiting for the GPU), the GPU's busy time per step
 measured with CUDA events and its idle time (wall minus busy: the gaps in which it waits for the
-host), and the kernels of a few full decode steps (torch.profiler), sorted by GPU time.
+host), and the kernels of two prefill steps and five decode steps (torch.profiler), sorted by GPU time.
 --async-scheduling on|off picks the engine's mode (config.async_scheduling).
 """
 
@@ -177,8 +177,11 @@ def environment(llm) -> dict:
     return env
 
 
-def profile(llm, prompts, params, window=(300, 305)) -> str:
-    """Run the workload step by step, timing each phase on the host and the GPU's busy time."""
+def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
+    """Run the workload step by step, timing each phase on the host and the GPU's busy time, and
+    listing the kernels of each window of steps (first..last, not included): by default two of the
+    benchmark's prefill steps (all 256 prompts are queued, so the first nine are prefills) and five
+    decode steps."""
     runner, scheduler = llm.model_runner, llm.scheduler
     host, events = defaultdict(float), []
 
@@ -228,17 +231,24 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
     timed(scheduler, "settle", "postprocess of the tokens (async)")
     for prompt, sp in zip(prompts, params):
         llm.add_request(prompt, sp)
-    steps, kernels, batch, start = 0, None, 0, time.perf_counter()
+    activity = torch.profiler.ProfilerActivity.CUDA if cuda else torch.profiler.ProfilerActivity.CPU
+
+    def stop(kernels):
+        if cuda:
+            torch.cuda.synchronize()
+        kernels.__exit__(None, None, None)
+
+    steps, profiled, start = 0, [], time.perf_counter()  # profiled: (window, sequences running, profiler)
     while not llm.is_finished():
-        if steps == window[0] and cuda:
-            batch = len(scheduler.running)
-            kernels = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
-            kernels.__enter__()
+        for window in windows:
+            if steps == window[0]:
+                profiled.append((window, len(scheduler.running), torch.profiler.profile(activities=[activity])))
+                profiled[-1][2].__enter__()
         llm.step()
         steps += 1
-        if steps == window[1] and kernels is not None:
-            torch.cuda.synchronize()
-            kernels.__exit__(None, None, None)
+        for window, _, kernels in profiled:
+            if steps == window[1]:
+                stop(kernels)
     wall = time.perf_counter() - start
     done = [e for e in events if len(e) == 4]
     gpu = sum(e[0].elapsed_time(e[1]) for e in done) / 1e3
@@ -250,10 +260,13 @@ def profile(llm, prompts, params, window=(300, 305)) -> str:
              "host time per phase:"]
     lines += [f"  {k:42s} {v:7.2f} s {v / steps * 1e3:7.3f} ms/step" for k, v in host.items()]
     lines += by_batch_size(trace)
-    if kernels is not None:
-        n = window[1] - window[0]
-        lines.append(f"kernels of steps {window[0]}-{window[1]} ({batch} sequences running; totals over {n} steps):")
-        lines.append(kernels.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70))
+    for (first, last), batch, kernels in profiled:
+        if steps < last:  # the run ended inside the window
+            stop(kernels)
+        lines.append(f"{'kernels' if cuda else 'operators'} of steps {first}-{min(last, steps)} ({batch} sequences "
+                     f"running; totals over {min(last, steps) - first} steps):")
+        lines.append(kernels.key_averages().table(sort_by="cuda_time_total" if cuda else "cpu_time_total",
+                                                  row_limit=25, max_name_column_width=70))
     return "\n".join(lines), trace
 
 

@@ -20,3 +20,5 @@ def test_profile_runs_on_cpu(tiny_qwen3_dir, make_llm):
     report, trace = bench.profile(llm, [[1, 2, 3, 4], [5, 6, 7]], [SamplingParams(max_tokens=3, ignore_eos=True)] * 2)
     assert report.startswith("3 steps") and "host time per phase" in report and "schedule" in report
     assert trace == []  # GPU time comes from CUDA events only
+    assert "operators of steps 2-3 (2 sequences running; totals over 1 steps)" in report  # the run ended in the window
+    assert "kernels of steps" not in report and "of steps 300" not in report  # the run ended before the second window
