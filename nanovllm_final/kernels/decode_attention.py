@@ -159,16 +159,12 @@ def attend_keys_first(qT, m_i, l_i, acc, k_cache_ptr, v_cache_ptr, block, n0, en
 
 
 @triton.jit
-def attend_new_token(q, q_scale, m_i, l_i, acc, k, v, qk_scale, FP8: tl.constexpr, FP8_DOT: tl.constexpr,
-                     DOT_DTYPE: tl.constexpr):
+def attend_new_token(q, m_i, l_i, acc, k, v, qk_scale, FP8: tl.constexpr, DOT_DTYPE: tl.constexpr):
     """The online softmax of attend_tile for one more key, held in registers: k and v (BLOCK_D,) as
-    the cache keeps them (kvcache.encode), q as the tiles take it (fold_fp8_scales), and the
-    probability rounded as the tiles round it before their second product."""
+    the cache keeps them (kvcache.encode), q as the tiles take it (fold_fp8_scales, without
+    FP8_DOT), and the probability rounded as the tiles round it before their second product."""
     if FP8:
-        if FP8_DOT:
-            s = tl.sum(q.to(tl.float32) * k.to(tl.float32)[None, :], axis=1) * q_scale
-        else:
-            s = tl.sum(q.to(tl.float32) * k.to(DOT_DTYPE).to(tl.float32)[None, :], axis=1)
+        s = tl.sum(q.to(tl.float32) * k.to(DOT_DTYPE).to(tl.float32)[None, :], axis=1)
     else:
         s = tl.sum(q.to(tl.float32) * k.to(tl.float32)[None, :], axis=1) * qk_scale
     m_new = tl.maximum(m_i, s)
@@ -176,10 +172,7 @@ def attend_new_token(q, q_scale, m_i, l_i, acc, k, v, qk_scale, FP8: tl.constexp
     p = tl.exp2(s - m_new)
     l_i = l_i * alpha + p
     if FP8:
-        if FP8_DOT:
-            pv = (p * 256.0).to(k.dtype).to(tl.float32)[:, None] * v.to(tl.float32)[None, :] * (1.0 / 256.0)
-        else:
-            pv = p.to(DOT_DTYPE).to(tl.float32)[:, None] * v.to(DOT_DTYPE).to(tl.float32)[None, :]
+        pv = p.to(DOT_DTYPE).to(tl.float32)[:, None] * v.to(DOT_DTYPE).to(tl.float32)[None, :]
     else:
         pv = p.to(q.dtype).to(tl.float32)[:, None] * v.to(tl.float32)[None, :]
     return m_new, l_i, acc * alpha[:, None] + pv
@@ -241,7 +234,7 @@ def _decode_split_kernel(
                 k_scale, v_scale = tl.load(k_scale_ptr + kv_head), tl.load(v_scale_ptr + kv_head)
             k = encode(new_k, k_scale, k_cache_ptr.dtype.element_ty, FP8, FP8_MAX)  # as store_kvcache keeps them
             v = encode(new_v, v_scale, v_cache_ptr.dtype.element_ty, FP8, FP8_MAX)
-            m_i, l_i, acc = attend_new_token(q, q_scale, m_i, l_i, acc, k, v, qk_scale, FP8, FP8_DOT, DOT_DTYPE)
+            m_i, l_i, acc = attend_new_token(q, m_i, l_i, acc, k, v, qk_scale, FP8, DOT_DTYPE)
             block, row = slot // BLOCK_SIZE, slot % BLOCK_SIZE
             tl.store(k_cache_ptr + block * stride_cb + row * stride_ct + kv_head * stride_ch + offs_d, k, mask=mask_d)
             tl.store(v_cache_ptr + block * stride_vb + row * stride_vt + kv_head * stride_vh + offs_d * stride_vd, v,
@@ -359,11 +352,9 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     """Same contract as reference.paged_attention_decode. new_kv (key, value, slot_mapping): each
     sequence's token of this step (B, Hkv, d), at position context_len - 1 and to be stored at
     slot_mapping (-1: already in the cache). The program that holds a context's last key attends
-    to it from registers and stores it after its loop, so a decode step needs no store_kvcache
-    launch, and no tile is read from a cache line written moments before (for an FP8 cache, whose
-    V is key-major, each token dirties 128 sectors a byte at a time, and reading them back right
-    away cost about 8% of the kernel). num_splits: cut max_context (the block table's width) into
-    that many pieces; None: pieces of choose_split_tokens keys."""
+    to it from registers before its loop and stores it, so a decode step needs no store_kvcache
+    launch (not with FP8_DOT, which the engine leaves off). num_splits: cut max_context (the block
+    table's width) into that many pieces; None: pieces of choose_split_tokens keys."""
     B, H, head_dim = q.shape
     _, block_size, num_kv_heads, _ = k_cache.shape
     group = H // num_kv_heads
@@ -394,6 +385,7 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         new_k, new_v, slot_mapping = new_kv
         assert new_k.shape == new_v.shape == (B, num_kv_heads, head_dim) and slot_mapping.shape == (B,)
         assert new_k.stride(-1) == 1 and new_v.stride(-1) == 1, "head_dim must be contiguous"
+        assert not (fp8 and FP8_DOT), "new_kv needs the fp16 products on an FP8 cache (FP8_DOT off)"
     else:
         new_k = new_v = slot_mapping = q  # unused pointers
     if num_splits > 1:

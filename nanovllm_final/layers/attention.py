@@ -1,7 +1,7 @@
 """Attention over the paged KV cache.
 
-Every call first writes this step's keys and values into the cache at `slot_mapping`, then
-attends from the cache, so a query sees its sequence's cached past (earlier chunks, prefix-cache
+Every call writes this step's keys and values into the cache at `slot_mapping` and attends over
+the cache and them, so a query sees its sequence's cached past (earlier chunks, prefix-cache
 hits, earlier decode steps) and the tokens of this step alike:
 
     decode step (one query per sequence)   paged_attention_decode, which stores the new tokens itself

@@ -203,6 +203,7 @@ def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, key
     key, value = torch.randn(2, 6, Hkv, d, dtype=dtype) * 2
     slots = torch.tensor([-1 if n == 0 else kv["block_tables"][b, (n - 1) // block_size].item() * block_size
                           + (n - 1) % block_size for b, n in enumerate(lens)])
+    slots[2] = -1  # a token already in the cache: its program reads it there, like any other key
     blocks, rows = slots[slots >= 0] // block_size, slots[slots >= 0] % block_size
     for cache in caches:
         cache.view(torch.uint8)[blocks, rows] = 0x7F  # NaN in e4m3, a large number in fp16/fp32
