@@ -97,8 +97,9 @@ def test_paged_attention_decode_long_context_few_sequences(fp8):
 @pytest.mark.parametrize("batch", [16, 188])  # split contexts; one split per sequence, 128-key FP8 tiles
 def test_paged_attention_decode_stores_the_new_token(fp8, batch):
     """new_kv: the kernel stores each sequence's new token (the context's last key) before reading
-    it back, and leaves the cache exactly as store_kvcache does. The slots start as NaN codes
-    (FP8) or large values (bf16), so a tile read before the store lands would show."""
+    it back, and leaves the cache exactly as store_kvcache does. The slots start as the largest
+    finite code (FP8, whose last tile is read whole and its stale keys get probability 0) or NaN
+    (bf16, whose last tile is masked), so a tile read before the store lands would show."""
     rng = random.Random(batch)
     lens = [rng.randint(1, 2100) for _ in range(batch - 1)] + [0]  # 0: a CUDA graph's padding row
     q, k_cache, v_cache, block_tables, context_lens, scale, k_scale, v_scale = decode_args(
@@ -109,7 +110,7 @@ def test_paged_attention_decode_stores_the_new_token(fp8, batch):
                           for b, n in enumerate(lens)], device="cuda")
     blocks, rows = slots[slots >= 0] // 256, slots[slots >= 0] % 256
     for cache in (k_cache, v_cache):
-        cache.view(torch.uint8)[blocks, rows] = 0x7F
+        cache.view(torch.uint8)[blocks, rows] = 0x7E if fp8 else 0x7F
     copies = [k_cache.clone(), v_cache.clone()]
     out = decode_attention.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
                                                   k_scale, v_scale, new_kv=(key, value, slots))

@@ -175,12 +175,13 @@ def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, 
     assert decode_attention.uses_keys_first(q, kv["k_cache"], kv["v_cache"]) == (dtype != F32)
     assert decode_attention.tiles(True, 6, 2, block_size, q.device)[0] == (32 if large else 16)
     want = reference.paged_attention_decode(*args)
-    # Rows past each context now hold NaN codes (0x7F in e4m3), which would poison a product even
-    # at probability 0: the last tile's loads are masked, so the kernel never reads them.
+    # Rows past each context now hold the largest code (0x7E: 448 in e4m3). The kernel reads a
+    # context's last tile whole (the engine's cache holds finite codes there: it starts zeroed and
+    # every write is clamped), so those keys must get probability 0: attended, they would dominate.
     for b, n in enumerate(lens):
         block = kv["block_tables"][b, n // block_size]
         for cache in (kv["k_cache"], kv["v_cache"]):
-            cache.view(torch.uint8)[block, n % block_size:] = 0x7F
+            cache.view(torch.uint8)[block, n % block_size:] = 0x7E
     out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
     assert_close(out, want, 1e-5 if dtype == F32 else 2e-3)
 
@@ -206,7 +207,9 @@ def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, key
     slots[2] = -1  # a token already in the cache: its program reads it there, like any other key
     blocks, rows = slots[slots >= 0] // block_size, slots[slots >= 0] % block_size
     for cache in caches:
-        cache.view(torch.uint8)[blocks, rows] = 0x7F  # NaN in e4m3, a large number in fp16/fp32
+        # FP8: the largest finite code (an FP8 cache's tiles are read whole: the slot's old code
+        # is read, and must get probability 0); fp16/fp32: NaN, which their masked tiles never read
+        cache.view(torch.uint8)[blocks, rows] = 0x7E if fp8 else 0x7F
     copies = [c.clone() for c in caches]
     scales = (kv["k_scale"], kv["v_scale"])
     args = (q, *caches, kv["block_tables"], kv["context_lens"], 0.25, *scales)
