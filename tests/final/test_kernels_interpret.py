@@ -98,6 +98,29 @@ def test_store_kvcache_fp8(v_key_major):
         assert (cache[untouched].float() == 0).all()
 
 
+@pytest.mark.parametrize("fp8", [False, True])
+def test_store_kvcache_key_major_v_of_a_prefill(fp8, monkeypatch):
+    """A prefill's tokens hold consecutive slots, across blocks that are not neighbours, with
+    cached tokens (-1) among them; V key-major goes through its own kernel, 8 tokens a program
+    here (kvcache.V_TOKENS), the last program part full. Byte for byte what the per-token kernel
+    writes into a V laid out as K."""
+    monkeypatch.setattr(kvcache, "V_TOKENS", 8)
+    torch.manual_seed(4)
+    N, num_blocks, block_size, Hkv, d = 29, 6, 8, 2, 16
+    dtype = reference.FP8_DTYPE if fp8 else F16
+    key, value = torch.randn(2, N, Hkv, d, dtype=F16)
+    scales = [reference.fp8_scales(key), reference.fp8_scales(value)] if fp8 else [None, None]
+    slots = torch.cat([torch.arange(2 * 8 + 3, 3 * 8), torch.arange(5 * 8, 6 * 8), torch.arange(0, 8),
+                       torch.arange(4 * 8, 4 * 8 + 8)])[:N]  # blocks 2 (from row 3), 5, 0, 4
+    slots[[4, 11, 12]] = -1
+    caches = [torch.zeros(num_blocks, block_size, Hkv, d, dtype=dtype) for _ in range(4)]
+    caches[3] = reference.key_major(caches[3])
+    kvcache.store_kvcache(key, value, caches[0], caches[1], slots, *scales)  # V laid out as K
+    kvcache.store_kvcache(key, value, caches[2], caches[3], slots, *scales)  # V key-major
+    assert torch.equal(caches[0].view(torch.uint8), caches[2].view(torch.uint8))
+    assert torch.equal(caches[1].view(torch.uint8), caches[3].contiguous().view(torch.uint8))
+
+
 def decode_inputs(batch, group, num_kv_heads, head_dim, block_size, lens, dtype, fp8, seed=0):
     torch.manual_seed(seed)
     kv = make_paged_kv(lens, num_kv_heads, head_dim, block_size, dtype, "cpu", fp8=fp8, extra_blocks=2, seed=seed)
