@@ -5,7 +5,9 @@ slot // block_size, row slot % block_size; slot -1 (a padded token, or one whose
 cached) is skipped. Prefill and mixed steps store through this kernel; a decode step hands its
 tokens to the decode kernel instead, which stores them itself (decode_attention.py, new_kv). A
 key-major V (FP8) is written by _store_v_key_major_kernel, 32 tokens a warp, so that a prefill's
-consecutive tokens write neighbouring bytes together.
+consecutive tokens write neighbouring bytes together (H200, one layer, K and V of 16,384 prefill
+tokens into an FP8 cache: 98.7 us against 250.9 when each token wrote its own V values, 256
+bytes apart; 2,048 tokens: 14.9 against 37.2; the same bytes either way).
 
 Grid: (N,) - one program per token, covering all of its KV heads at once (a (Hkv, d) tile, 2 KiB
 for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d elements and
