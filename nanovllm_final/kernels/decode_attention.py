@@ -51,7 +51,7 @@ of 1,024 keys 138.7 against 149.4 (16 sequences, split: 27.4 against 26.3).
 The split's block-table entries are read into registers before the loop (TABLE_PAD):
 an address that waits on a load made in the same loop makes Triton's pipeliner keep one tile in
 flight instead of two. Compiled for sm_90 (sass_stats.py) its loop is 489 instructions per thread
-per 64-key tile, against 821 for attend_tile on an FP8 cache laid out as K (bf16: 485); a batch
+per 64-key tile, against 821 for attend_tile on an FP8 cache laid out as K (bf16: 489); a batch
 with 3 or more programs per SM takes 128-key tiles (812 per tile, under a register cap).
 
 Measured on an H200 (device copy 4.27 TB/s, read + write), Qwen3-0.6B's shapes, 256 sequences
