@@ -351,7 +351,10 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     slot_mapping (-1: already in the cache). The program that holds a context's last key attends
     to it from registers before its loop and stores it, so a decode step needs no store_kvcache
     launch (not with FP8_DOT, which the engine leaves off). num_splits: cut max_context (the block
-    table's width) into that many pieces; None: pieces of choose_split_tokens keys."""
+    table's width) into that many pieces; None: pieces of choose_split_tokens keys.
+    An FP8 cache with V key-major is read in whole tiles, past each context's end inside its last
+    block: the slots there must hold finite codes (never NaN), as the engine's do (its cache
+    starts zeroed and every code written is clamped); they get probability 0."""
     B, H, head_dim = q.shape
     _, block_size, num_kv_heads, _ = k_cache.shape
     group = H // num_kv_heads
