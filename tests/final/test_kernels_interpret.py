@@ -184,8 +184,8 @@ def test_paged_attention_decode_auto_splits_of_a_wide_table(fp8, monkeypatch):
     (2, None, F16, False, True), (2, 3, F16, False, True), (4, 1, F16, False, True), (1, 2, F32, False, True),
     (2, None, F16, True, True), (4, 1, F16, False, False), (2, None, F16, True, False)])
 def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, table, monkeypatch):
-    """The engine's FP8 layout (V key-major) with tiles that fit the blocks: whole tiles unmasked,
-    the last of each context (here 5, 37 and 53 keys end inside a tile) masked. large: a batch big
+    """The engine's FP8 layout (V key-major) with tiles that fit the blocks, every tile read whole:
+    the keys past each context (here 5, 37 and 53 keys end inside a tile) get probability 0. large: a batch big
     enough for FP8_LARGE_BLOCK_N (decode_attention.tiles). table: a split's block-table entries
     read before its loop (MAX_TABLE_PAD), or, for splits longer than that, one per tile."""
     monkeypatch.setattr(decode_attention, "MAX_TABLE_PAD", 32 if table else 0)
@@ -216,8 +216,8 @@ def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, 
 def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, keys_first, monkeypatch):
     """new_kv: the program that holds a sequence's last key attends to this step's token from
     registers and then stores it. The cache ends up byte for byte as store_kvcache leaves it, and
-    the output is attention over that cache. The slots start out holding garbage (NaN codes for
-    FP8): the kernel must not read them (nor attend to the new token twice)."""
+    the output is attention over that cache. The slots start out holding garbage (the largest
+    finite code for FP8, NaN otherwise): the kernel must not attend to it (nor to the new token twice)."""
     monkeypatch.setattr(decode_attention, "BLOCK_N", 16)
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16 if keys_first else 32)  # 32: not keys first
     lens, block_size, Hkv, d = [1, 5, 16, 37, 0, 53], 16, 2, 16  # 0: a CUDA graph's padding row
