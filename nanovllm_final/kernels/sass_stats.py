@@ -51,24 +51,35 @@ def engine_maxnreg(kv: str, block_n: int) -> int | None:
 
 
 def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 2, head_dim: int = 128,
-                   block_size: int = 256, keys_first: bool | None = None, maxnreg: int | None = None):
+                   block_size: int = 256, keys_first: bool | None = None, maxnreg: int | None = None,
+                   tma: bool | None = None):
     """The decode split kernel compiled for sm_90 with one split per sequence -> Triton's CompiledKernel.
-    keys_first: tiles through attend_keys_first (default: as the engine picks, uses_keys_first)."""
+    keys_first: tiles through attend_keys_first (default: as the engine picks, uses_keys_first).
+    tma: keys-first tiles copied by the tensor memory accelerator (default: as the engine picks, FP8_TMA)."""
     kernel = decode_attention._decode_split_kernel
     fp8 = kv == "fp8"
     if keys_first is None:
         keys_first = engine_keys_first(kv, block_n, block_size)
+    tma = keys_first and (decode_attention.FP8_TMA if tma is None else tma)
+    block_d = max(16, triton.next_power_of_2(head_dim))
+    descriptors = {"k_desc": f"tensordesc<fp8e4nv[1, {block_n}, 1, {block_d}]>",  # as paged_attention_decode makes them
+                   "v_desc": f"tensordesc<fp8e4nv[1, 1, {block_d}, {block_n}]>"}
     constants = dict(BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
                      BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8, FP8_DOT=False,
                      FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True,
                      KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8,  # the engine's layouts
                      TABLE_PAD=32,  # one split of the default 17-block table (max_model_len 4096)
-                     STORE=True)  # the engine's decode steps store their new tokens in the kernel
+                     STORE=True,  # the engine's decode steps store their new tokens in the kernel
+                     TMA=tma)
+    if not tma:
+        constants.update(k_desc=None, v_desc=None)
     constants["stride_vt" if fp8 else "stride_vd"] = 1  # V's unit stride: Triton specializes a 1
     signature, attrs = {}, {}
     for i, name in enumerate(kernel.arg_names):
         if name in constants:
             signature[name] = "constexpr"
+        elif name in descriptors:
+            signature[name] = descriptors[name]
         elif name.endswith("_ptr"):
             signature[name] = POINTER_TYPES.get(name, ("*fp8e4nv" if fp8 else "*bf16") if "cache" in name else "*fp32")
             attrs[(i,)] = [["tt.divisibility", 16]]
@@ -96,14 +107,17 @@ def sass_of(compiled) -> tuple[str, str]:
 
 
 def main_loop(sass: str) -> list[str]:
-    """The instructions of the longest backward branch's body: the loop over tiles of keys."""
+    """The instructions of the longest backward branch's body: the loop over tiles of keys. A body
+    with an EXIT in it is not a loop but a slow path placed after the kernel's end that jumps back
+    into one (a TMA copy's retried wait on its barrier)."""
     instructions = [(int(m.group(1), 16), m.group(2)) for m in re.finditer(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", sass)]
     best: list[str] = []
     for address, text in instructions:
         target = re.search(r"\bBRA\b.*?(0x[0-9a-f]+)", text)
         if target and int(target.group(1), 16) < address:
             body = [t for a, t in instructions if int(target.group(1), 16) <= a <= address]
-            best = max(best, body, key=len)
+            if not any(re.search(r"\bEXIT\b", t) for t in body):
+                best = max(best, body, key=len)
     return best
 
 

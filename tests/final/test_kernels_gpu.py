@@ -73,8 +73,11 @@ def test_paged_attention_decode(num_heads, dtype, fp8, block_size):
         assert err < tol(dtype), (num_splits, err)
 
 
-def test_paged_attention_decode_fp8_large_batch():
-    """A batch large enough for FP8_LARGE_BLOCK_N (decode_attention.tiles), the benchmark's shape."""
+@pytest.mark.parametrize("tma", [True, False])
+def test_paged_attention_decode_fp8_large_batch(tma, monkeypatch):
+    """A batch large enough for FP8_LARGE_BLOCK_N (decode_attention.tiles), the benchmark's shape;
+    tiles copied by the tensor memory accelerator (Hopper on) or by each thread."""
+    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)
     rng = random.Random(3)
     lens = [rng.randint(1, 2100) for _ in range(160)]
     args = decode_args(160, 16, 8, 128, 256, lens, BF16, True)
@@ -93,13 +96,14 @@ def test_paged_attention_decode_long_context_few_sequences(fp8):
         assert err < 2e-2, (num_splits, err)
 
 
-@pytest.mark.parametrize("fp8", [False, True])
+@pytest.mark.parametrize("fp8,tma", [(False, True), (True, True), (True, False)])  # tma: FP8 tiles by TMA
 @pytest.mark.parametrize("batch", [16, 188])  # split contexts; one split per sequence, 128-key FP8 tiles
-def test_paged_attention_decode_stores_the_new_token(fp8, batch):
+def test_paged_attention_decode_stores_the_new_token(fp8, tma, batch, monkeypatch):
     """new_kv: the kernel stores each sequence's new token (the context's last key) before reading
     it back, and leaves the cache exactly as store_kvcache does. The slots start as the largest
     finite code (FP8, whose last tile is read whole and its stale keys get probability 0) or NaN
     (bf16, whose last tile is masked), so a tile read before the store lands would show."""
+    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)
     rng = random.Random(batch)
     lens = [rng.randint(1, 2100) for _ in range(batch - 1)] + [0]  # 0: a CUDA graph's padding row
     q, k_cache, v_cache, block_tables, context_lens, scale, k_scale, v_scale = decode_args(

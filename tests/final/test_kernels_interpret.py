@@ -183,11 +183,14 @@ def test_paged_attention_decode_auto_splits_of_a_wide_table(fp8, monkeypatch):
 @pytest.mark.parametrize("group,num_splits,dtype,large,table", [
     (2, None, F16, False, True), (2, 3, F16, False, True), (4, 1, F16, False, True), (1, 2, F32, False, True),
     (2, None, F16, True, True), (4, 1, F16, False, False), (2, None, F16, True, False)])
-def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, table, monkeypatch):
+@pytest.mark.parametrize("tma", [True, False])
+def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, table, tma, monkeypatch):
     """The engine's FP8 layout (V key-major) with tiles that fit the blocks, every tile read whole:
     the keys past each context (here 5, 37 and 53 keys end inside a tile) get probability 0. large: a batch big
     enough for FP8_LARGE_BLOCK_N (decode_attention.tiles). table: a split's block-table entries
-    read before its loop (MAX_TABLE_PAD), or, for splits longer than that, one per tile."""
+    read before its loop (MAX_TABLE_PAD), or, for splits longer than that, one per tile. tma: tiles
+    copied through tensor descriptors (Hopper's TMA, emulated here) or by each thread."""
+    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)
     monkeypatch.setattr(decode_attention, "MAX_TABLE_PAD", 32 if table else 0)
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
     monkeypatch.setattr(decode_attention, "FP8_LARGE_BLOCK_N", 32)
@@ -209,15 +212,16 @@ def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, 
     assert_close(out, want, 1e-5 if dtype == F32 else 2e-3)
 
 
-@pytest.mark.parametrize("dtype,fp8,num_splits,keys_first", [
-    (F32, False, None, False), (F16, False, 3, False), (F16, True, 3, True), (F16, True, 1, True),
-    (F32, True, 2, False)])
+@pytest.mark.parametrize("dtype,fp8,num_splits,keys_first,tma", [
+    (F32, False, None, False, True), (F16, False, 3, False, True), (F16, True, 3, True, True),
+    (F16, True, 1, True, True), (F16, True, 3, True, False), (F16, True, 1, True, False), (F32, True, 2, False, True)])
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the padding row's unused splits: -inf - -inf
-def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, keys_first, monkeypatch):
+def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, keys_first, tma, monkeypatch):
     """new_kv: the program that holds a sequence's last key attends to this step's token from
     registers and then stores it. The cache ends up byte for byte as store_kvcache leaves it, and
     the output is attention over that cache. The slots start out holding garbage (the largest
     finite code for FP8, NaN otherwise): the kernel must not attend to it (nor to the new token twice)."""
+    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)  # keys first: TMA copies or per-thread ones
     monkeypatch.setattr(decode_attention, "BLOCK_N", 16)
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16 if keys_first else 32)  # 32: not keys first
     lens, block_size, Hkv, d = [1, 5, 16, 37, 0, 53], 16, 2, 16  # 0: a CUDA graph's padding row
