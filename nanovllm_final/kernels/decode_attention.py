@@ -55,7 +55,8 @@ The split's block-table entries are read into registers before the loop (TABLE_P
 an address that waits on a load made in the same loop makes Triton's pipeliner keep one tile in
 flight instead of two. Compiled for sm_90 (sass_stats.py) its loop is 489 instructions per thread
 per 64-key tile, against 821 for attend_tile on an FP8 cache laid out as K (bf16: 489); a batch
-with 3 or more programs per SM takes 128-key tiles (812 per tile, under a register cap).
+with FP8_LARGE_MIN_PROGRAMS or more programs per SM takes 128-key tiles (812 per tile, under a
+register cap).
 
 On Hopper the keys-first tiles are copied by the tensor memory accelerator (TMA, FP8_TMA): a
 tensor descriptor of each cache (K as it is; V seen as (block, head, d, key), keys contiguous) and
@@ -127,11 +128,8 @@ NO_SPLIT_PROGRAMS_PER_SM = 2
 # this many; a longer split reads one entry per tile, inside the loop). Then no address in the loop
 # waits on a load made in the loop, and Triton's pipeliner keeps two tiles in flight, not one.
 MAX_TABLE_PAD = 32
-# keys-first tiles copied by the tensor memory accelerator (Hopper's TMA: one instruction per tile,
-# no address per thread) instead of per-thread asynchronous copies. H200, one layer with the step's
-# tokens: 188 sequences U[100, 2048] 133.1 us against 152.7, 256 sequences U[100, 1024] 107.1
-# against 127.6, 256 of 256 keys 54.1 against 72.9; the loop 659 instructions per 128-key tile
-# against 812, and no spills under the register cap.
+# keys-first tiles copied by the tensor memory accelerator where the GPU has one (has_tma), instead
+# of per-thread asynchronous copies: see the module docstring for what it buys
 FP8_TMA = True
 
 
@@ -347,6 +345,7 @@ def _decode_reduce_kernel(
 
 
 _NUM_SMS = {}
+_HAS_TMA = {}
 
 
 def _num_sms(device) -> int:
@@ -378,9 +377,6 @@ def has_tma(device) -> bool:
     if device not in _HAS_TMA:
         _HAS_TMA[device] = torch.cuda.get_device_capability(device)[0] >= 9
     return _HAS_TMA[device]
-
-
-_HAS_TMA = {}
 
 
 def tiles(fp8: bool, batch: int, num_kv_heads: int, block_size: int, device) -> tuple[int, int, int, int | None]:
