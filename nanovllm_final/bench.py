@@ -225,7 +225,7 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
     timed(runner, "run_model", "launch model", before=gpu_start)
     timed(runner.model, "compute_logits", "launch lm head")
     timed(runner, "prepare_sample", "prepare sampling")
-    timed(runner.sampler, "forward", "launch sampler", after=gpu_end)
+    timed(runner, "sample", "launch sampler", after=gpu_end)
     timed(scheduler, "postprocess")
     timed(scheduler, "advance", "postprocess before the tokens (async)")
     timed(scheduler, "settle", "postprocess of the tokens (async)")

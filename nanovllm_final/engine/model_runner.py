@@ -8,9 +8,10 @@ Each step it turns the scheduled sequences into one flat batch (nano-vllm's prep
     context_lens           (B,)   each sequence's length in the cache after this step
     block_tables           (B, max_blocks)
 
-runs the model (on the GPU a decode step replays a CUDA graph, cuda_graph.py), computes logits
-only for sequences that reached their last token (a prefill chunk that stops mid-prompt needs
-none), and samples on rank 0. With tensor parallelism, rank 0 lives
+runs the model (on the GPU a decode step replays a CUDA graph, cuda_graph.py, which computes
+the logits too), computes logits only for sequences that reached their last token (a prefill
+chunk that stops mid-prompt needs none), and samples on rank 0. On a GPU the numbers travel
+through reused pinned buffers (staging.py), so a step's copies neither allocate nor wait. With tensor parallelism, rank 0 lives
 in the engine's process and sends each call to the other ranks through shared memory; they run
 the same step and take part in the all-reduces (`worker_loop`).
 """
@@ -29,6 +30,7 @@ import torch.distributed as dist
 from nanovllm_final.config import Config
 from nanovllm_final.engine.cuda_graph import DecodeGraphs
 from nanovllm_final.engine.sequence import Sequence
+from nanovllm_final.engine.staging import PinnedRing, pack
 from nanovllm_final.layers.linear import set_tp
 from nanovllm_final.layers.sampler import Sampler
 from nanovllm_final.models import MODEL_CLASSES
@@ -52,6 +54,10 @@ class ModelRunner:
             self.device = torch.device("cpu")
         self.num_threads = torch.get_num_threads()
         self.shm, self.broken = None, None
+        self.graphs = None
+        self.graph_batch = 0  # > 0: prepare_batch sent a decode step to the CUDA graph of this size
+        self.uploads, self.downloads = PinnedRing(), PinnedRing(4)  # staging.py; used on a GPU only
+        self.sample_cache = None  # (seq ids, prepare_sample's result) of the last step
         if rank > 0:  # Ctrl-C reaches every process of the terminal: rank 0 alone decides (call())
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         if self.world_size > 1:
@@ -261,6 +267,8 @@ class ModelRunner:
         stats = torch.cuda.memory_stats()
         peak, current = stats["allocated_bytes.all.peak"], stats["allocated_bytes.all.current"]
         budget = total * config.gpu_memory_utilization - (total - free) - (peak - current)
+        if not self.enforce_eager and self.world_size == 1:  # the decode graphs' logits (cuda_graph.py)
+            budget -= min(config.max_num_seqs, 512) * config.hf_config.vocab_size * config.dtype.itemsize
         return int(budget) // block_bytes
 
     @torch.inference_mode()
@@ -283,7 +291,8 @@ class ModelRunner:
     def prepare_batch(self, seqs: list[Sequence], pending: tuple[dict, torch.Tensor] | None = None):
         """-> (input_ids, positions, logits_indices), the rest in the context. Async scheduling:
         `pending` = ({seq_id: row}, tokens) of the step still on the GPU; a sequence whose newest
-        token is that step's placeholder takes it from tokens[row], on the device."""
+        token is that step's placeholder takes it from tokens[row], on the device. A decode step
+        that a CUDA graph runs goes straight into the graph's buffers (DecodeGraphs.stage)."""
         bs = self.block_size
         input_ids, positions, slot_mapping, cu_seqlens_q, context_lens, logits_indices = [], [], [], [0], [], []
         rows = pending[0] if pending else {}
@@ -309,7 +318,24 @@ class ModelRunner:
                     hole_positions.append(cu_seqlens_q[-1] - 1)
                     hole_rows.append(rows[seq.seq_id])
         width = max(len(seq.block_table) for seq in seqs)
-        block_tables = [x for seq in seqs for x in seq.block_table + [-1] * (width - len(seq.block_table))]
+        block_tables = []
+        for seq in seqs:
+            block_tables += seq.block_table
+            if len(seq.block_table) < width:
+                block_tables += [-1] * (width - len(seq.block_table))
+        is_prefill = len(input_ids) > len(seqs)  # some sequence computes more than one token
+        self.graph_batch = 0
+        if not is_prefill and self.graphs is not None and self.graphs.fits(len(seqs)):
+            if hole_rows:  # position i is sequence i: each one's row, or -1
+                src = [-1] * len(seqs)
+                for i, row in zip(hole_positions, hole_rows):
+                    src[i] = row
+            input_ids, positions = self.graphs.stage(input_ids, positions, slot_mapping, src if hole_rows else None,
+                                                     context_lens, block_tables, width,
+                                                     pending[1] if hole_rows else None)
+            self.graph_batch = len(seqs)
+            set_context(False)
+            return input_ids, positions, logits_indices
         # Two host-to-device copies per step, not six: the int64 columns in one tensor, the int32 in another.
         input_ids, positions, slot_mapping, hole_positions, hole_rows = self.to_device(
             [input_ids, positions, slot_mapping, hole_positions, hole_rows], torch.long)
@@ -317,7 +343,7 @@ class ModelRunner:
             input_ids[hole_positions] = pending[1][hole_rows]
         cu_seqlens_q, context_lens, block_tables = self.to_device([cu_seqlens_q, context_lens, block_tables], torch.int32)
         set_context(
-            len(input_ids) > len(seqs),  # a prefill: some sequence computes more than one token
+            is_prefill,
             cu_seqlens_q=cu_seqlens_q,
             max_seqlen_q=max(seq.num_scheduled_tokens for seq in seqs),
             slot_mapping=slot_mapping,
@@ -328,22 +354,29 @@ class ModelRunner:
         return input_ids, positions, logits_indices
 
     def to_device(self, columns: list[list], dtype: torch.dtype) -> list[torch.Tensor]:
-        """Lists of numbers as tensors on this runner's device, in one copy (on a GPU through pinned
-        memory, so the copy does not wait for the GPU). Each tensor starts 16-byte aligned: Triton
-        compiles a separate kernel for a pointer that is not."""
-        per_16_bytes = 16 // dtype.itemsize
-        flat, spans = [], []
-        for column in columns:
-            spans.append((len(flat), len(column)))
-            flat.extend(column)
-            flat.extend([0] * (-len(flat) % per_16_bytes))
+        """Lists of numbers as tensors on this runner's device, in one copy (on a GPU from a reused
+        pinned buffer, so the copy does not wait for the GPU: staging.py). Each tensor starts
+        16-byte aligned: Triton compiles a separate kernel for a pointer that is not."""
         if self.device.type == "cpu":
-            t = torch.tensor(flat, dtype=dtype)
+            t, spans = pack(columns, dtype)
         else:
-            t = torch.tensor(flat, dtype=dtype, pin_memory=True).to(self.device, non_blocking=True)
+            host, spans = pack(columns, dtype, out=lambda n: self.uploads.host(n, dtype))
+            t = host.to(self.device, non_blocking=True)
+            self.uploads.sent()
         return [t[start:start + n] for start, n in spans]
 
     def prepare_sample(self, seqs: list[Sequence]):
+        """The sampler's arguments for these sequences. Most steps sample for the same sequences
+        as the step before (the batch changes only when one joins or leaves): those reuse its
+        tensors."""
+        ids = [seq.seq_id for seq in seqs]
+        if self.sample_cache is not None and self.sample_cache[0] == ids:
+            return self.sample_cache[1]
+        result = self._prepare_sample(seqs)
+        self.sample_cache = (ids, result)
+        return result
+
+    def _prepare_sample(self, seqs: list[Sequence]):
         params = [seq.sampling_params for seq in seqs]
         for seq in seqs:
             if seq.sampling_params.seed is not None and seq.generator is None:
@@ -359,9 +392,12 @@ class ModelRunner:
 
     @torch.inference_mode()
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:
-        if is_prefill or self.graphs is None or not self.graphs.fits(input_ids.shape[0]):
-            return self.model(input_ids, positions)
-        return self.graphs.replay(input_ids, positions, get_context())
+        """-> (N, D) hidden states; for a decode step that prepare_batch sent to a CUDA graph, the
+        graph's output: (N, vocab) logits with one rank (cuda_graph.py)."""
+        if self.graph_batch:
+            n, self.graph_batch = self.graph_batch, 0
+            return self.graphs.replay(n)
+        return self.model(input_ids, positions)
 
     @torch.inference_mode()
     def run(self, seqs: list[Sequence]) -> list[int | None]:
@@ -379,30 +415,46 @@ class ModelRunner:
         which only take part) and which sequences those are, as a list of bools. `copy_to_host`
         then gives a handle that reads them without waiting for later steps."""
         input_ids, positions, logits_indices = self.prepare_batch(seqs, pending)
-        hidden = self.run_model(input_ids, positions, get_context().is_prefill)
+        graph_logits = self.graph_batch > 0 and self.graphs.lm_head
+        out = self.run_model(input_ids, positions, get_context().is_prefill)
         reset_context()
         if not logits_indices:
             return None, [False] * len(seqs)
-        if len(logits_indices) < hidden.shape[0]:  # indices rise strictly: as many as rows means every row
-            hidden = hidden[self.to_device([logits_indices], torch.long)[0]]  # through pinned memory: no wait
-        logits = self.model.compute_logits(hidden)  # (B', vocab) on rank 0
+        every_row = len(logits_indices) == out.shape[0]  # indices rise strictly: as many as rows means every row
+        if not every_row:
+            out = out[self.to_device([logits_indices], torch.long)[0]]  # through pinned memory: no wait
+        logits = out if graph_logits else self.model.compute_logits(out)  # (B', vocab) on rank 0
         if self.rank != 0:
             return None, []
         done = [seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens for seq in seqs]
-        return self.sampler(logits, *self.prepare_sample([s for s, d in zip(seqs, done) if d])), done
+        args = self.prepare_sample([s for s, d in zip(seqs, done) if d])
+        return self.sample(logits, args, graph_logits and every_row), done
+
+    def sample(self, logits: torch.Tensor, args, graphed: bool = False) -> torch.Tensor:
+        """(B, vocab) logits -> (B,) token ids; args: prepare_sample's. `graphed`: the logits are
+        the decode graph's whole output, and a sampler graph can take them (cuda_graph.py)."""
+        kind = graphed and self.graphs.sampler_kind(args)
+        if kind:
+            return self.graphs.sample(logits.shape[0], kind, args)
+        return self.sampler(logits, *args)
 
     def copy_to_host(self, tokens: torch.Tensor):
         """Start copying a step's tokens to pinned host memory, right behind its sampler on the
         stream: -> a function that returns them as a list once that copy is done. (tokens.tolist()
         later would queue its copy behind every step launched since, and wait for those too.)"""
-        if self.device.type == "cpu":
-            return tokens.tolist
-        host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+        if self.device.type == "cpu":  # computed already; read now (a sampler graph's buffer is reused)
+            token_ids = tokens.tolist()
+            return lambda: token_ids
+        ring = self.downloads
+        host = ring.host(tokens.numel(), tokens.dtype)
         host.copy_(tokens, non_blocking=True)
-        copied = torch.cuda.Event()
-        copied.record()
+        ring.sent()
+        copied, ticket = ring.events[ring.slot], ring.handed_out
 
         def read() -> list[int]:
+            # The engine reads a step's tokens one step later; the buffer comes round again only
+            # after len(ring.buffers) more steps.
+            assert ring.handed_out - ticket < len(ring.buffers), "a step's tokens were read too late"
             copied.synchronize()
             return host.tolist()
         return read

@@ -48,8 +48,12 @@ class ParallelLMHead(VocabParallelEmbedding):
         assert not bias
         super().__init__(num_embeddings, embedding_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | None:
-        """(N, D) hidden states -> (N, vocab) logits on rank 0, None elsewhere."""
+    def forward(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor | None:
+        """(N, D) hidden states -> (N, vocab) logits on rank 0, None elsewhere. `out`, a contiguous
+        (N, vocab) tensor, takes the logits in place (one rank only: a decode CUDA graph's buffer)."""
+        if out is not None:
+            assert self.tp_size == 1, "out= needs tensor_parallel_size 1"
+            return torch.mm(x, self.weight.t(), out=out)
         logits = F.linear(x, self.weight)  # (N, V/tp)
         if self.tp_size > 1:
             parts = [torch.empty_like(logits) for _ in range(self.tp_size)] if self.tp_rank == 0 else None

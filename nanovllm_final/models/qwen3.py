@@ -124,6 +124,7 @@ class Qwen3ForCausalLM(nn.Module):
         """(N,) token ids at (N,) positions -> (N, D) hidden states."""
         return self.model(input_ids, positions)
 
-    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor | None:
-        """(B, D) hidden states of the tokens to sample from -> (B, vocab) on rank 0."""
-        return self.lm_head(hidden)
+    def compute_logits(self, hidden: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor | None:
+        """(B, D) hidden states of the tokens to sample from -> (B, vocab) on rank 0 (into `out`
+        if given: ParallelLMHead.forward)."""
+        return self.lm_head(hidden, out)
