@@ -107,9 +107,13 @@ class LLMEngine:
         if not ids:
             raise ValueError("prompt is empty; give at least one token")
         vocab = self.config.hf_config.vocab_size
-        # numpy integers are token ids too; bools and floats are not.
-        ids = [int(t) if isinstance(t, Integral) and not isinstance(t, bool) else t for t in ids]
-        bad = [t for t in ids if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < vocab]
+        # Plain ints in range, the common case, checked at C speed (a tenth of the time the loops
+        # below take, which is a few percent of the benchmark's run); otherwise numpy integers are
+        # token ids too, and bools and floats are not.
+        plain = set(map(type, ids)) == {int} and min(ids) >= 0 and max(ids) < vocab
+        if not plain:
+            ids = [int(t) if isinstance(t, Integral) and not isinstance(t, bool) else t for t in ids]
+        bad = [] if plain else [t for t in ids if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < vocab]
         if bad:
             raise ValueError(f"token ids {bad[:5]} are outside the vocabulary [0, {vocab}); check the tokenizer matches the model")
         if len(ids) >= self.config.max_model_len:
