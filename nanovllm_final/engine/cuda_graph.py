@@ -36,8 +36,8 @@ staging on a CPU that way.
 import torch
 
 from nanovllm_final.config import Config
-from nanovllm_final.kernels import sample_gumbel
 from nanovllm_final.engine.staging import PinnedRing
+from nanovllm_final.kernels import sample_gumbel
 from nanovllm_final.utils.context import reset_context, set_context
 
 SAMPLERS = ("greedy", "gumbel", "gumbel_min_p")  # layers/sampler.py's paths that need no sort and no seed
@@ -66,7 +66,8 @@ class DecodeGraphs:
         self.staged = 0  # the batch size of the graph whose inputs stage() has sent, 0 if none
         self.ring = PinnedRing(pinned=capture)
         self.model = None if capture else model
-        for bs in reversed(self.batch_sizes if capture else []):  # the largest first, so the smaller ones reuse its memory pool
+        # The largest first, so that the smaller ones reuse its memory pool.
+        for bs in reversed(self.batch_sizes if capture else []):
             graph = torch.cuda.CUDAGraph()
             self.ints[2 * bs:4 * bs] = -1  # no slots, no rows from prev_tokens
             self.ints32[:bs] = 1

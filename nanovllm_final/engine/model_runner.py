@@ -11,9 +11,11 @@ Each step it turns the scheduled sequences into one flat batch (nano-vllm's prep
 runs the model (on the GPU a decode step replays a CUDA graph, cuda_graph.py, which computes
 the logits too), computes logits only for sequences that reached their last token (a prefill
 chunk that stops mid-prompt needs none), and samples on rank 0. On a GPU the numbers travel
-through reused pinned buffers (staging.py), so a step's copies neither allocate nor wait. With tensor parallelism, rank 0 lives
-in the engine's process and sends each call to the other ranks through shared memory; they run
-the same step and take part in the all-reduces (`worker_loop`).
+through reused pinned buffers (staging.py), so a step's copies neither allocate nor wait.
+
+With tensor parallelism, rank 0 lives in the engine's process and sends each call to the other
+ranks through shared memory; they run the same step and take part in the all-reduces
+(`worker_loop`).
 """
 
 import os
