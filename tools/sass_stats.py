@@ -129,15 +129,21 @@ def opcode_counts(instructions: list[str]) -> collections.Counter:
 
 
 def report(kv: str, block_n: int, warps: int, stages: int, keys_first: bool | None = None,
-           maxnreg: int | None = None) -> str:
+           maxnreg: int | None = None, tma: bool = True, sass_dir: str | None = None) -> str:
+    """The summary printed for one configuration; with sass_dir, its whole SASS is also written
+    there (one file per configuration, to compare a kernel's machine code before and after a change)."""
     if keys_first is None:
         keys_first = engine_keys_first(kv, block_n)
     if maxnreg is None:
         maxnreg = engine_maxnreg(kv, block_n)
-    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first, maxnreg=maxnreg))
+    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first, maxnreg=maxnreg, tma=tma))
+    if sass_dir:
+        name = f"decode-{kv}-n{block_n}-w{warps}-s{stages}-{'keys' if keys_first else 'queries'}-first"
+        with open(os.path.join(sass_dir, f"{name}{'-tma' if keys_first and tma else ''}.sass"), "w") as f:
+            f.write(sass)
     loop = main_loop(sass)
     counts = opcode_counts(loop)
-    how = "keys first" if keys_first else "queries first"
+    how = ("keys first" + (", TMA" if tma else ", per-thread copies")) if keys_first else "queries first"
     cap = f", at most {maxnreg} registers" if maxnreg else ""
     lines = [f"decode, {kv} cache, {block_n} keys per tile, {warps} warps, {stages} stages, {how}{cap}: {usage}",
              f"  main loop: {len(loop)} instructions per thread per tile ({len(loop) * warps} warp instructions "
@@ -155,13 +161,16 @@ def main() -> None:
     parser.add_argument("--maxnreg", type=int, default=None, help="register cap (default: the engine's)")
     parser.add_argument("--keys-first", choices=["auto", "on", "off"], default="auto",
                         help="fp8: keys-first tiles (auto: as the engine picks) or queries-first ones")
+    parser.add_argument("--tma", choices=["on", "off"], default="on",
+                        help="keys-first tiles copied by the tensor memory accelerator (Hopper) or by each thread")
+    parser.add_argument("--sass-dir", help="also write each configuration's whole SASS into this folder")
     args = parser.parse_args()
     keys_first = {"auto": None, "on": True, "off": False}[args.keys_first]
     for kv in args.kv:
         tiles = ((decode_attention.FP8_BLOCK_N, decode_attention.FP8_NUM_WARPS, decode_attention.FP8_NUM_STAGES)
                  if kv == "fp8" else (decode_attention.BLOCK_N, decode_attention.NUM_WARPS, decode_attention.NUM_STAGES))
         block_n, warps, stages = (given or default for given, default in zip((args.block_n, args.warps, args.stages), tiles))
-        print(report(kv, block_n, warps, stages, keys_first, args.maxnreg))
+        print(report(kv, block_n, warps, stages, keys_first, args.maxnreg, args.tma == "on", args.sass_dir))
 
 
 if __name__ == "__main__":
