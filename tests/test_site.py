@@ -96,6 +96,19 @@ def test_home_page_and_notebooks(site):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), f"{notebook.name} is not on the site"
 
 
+@pytest.mark.slow
+def test_measured_numbers_reach_the_pages(site):
+    from course.measurements import fmt, load
+
+    performance = text_of((site / "performance" / "index.html").read_text(encoding="utf-8"))
+    for name in ("bench_h200", "bench_h200_second"):
+        for run in load(name)["values"].values():
+            assert fmt(run["median"]) in performance
+    assert "measurements/bench_h200.json" in performance  # the source line: machine, versions, date, command
+    for built in site.rglob("*.html"):
+        assert not re.search(r"<!--\s*measured", built.read_text(encoding="utf-8")), f"{built}: a measured marker was left"
+
+
 # --- fast checks, no build ---------------------------------------------------------------------
 
 class _AnyTagLoader(yaml.SafeLoader):
