@@ -133,17 +133,19 @@ def test_learner_run_on_the_stubs_is_short():
     assert f"{len(names)} failed" in out.splitlines()[-1], out.splitlines()[-1]
 
 
-@pytest.mark.slow
-def test_one_exercise_by_number_or_name():
+def test_one_exercise_by_number_or_name(pytester, monkeypatch):
+    """In this process (pytester), as collection alone needs no fresh interpreter."""
+    monkeypatch.delenv("NANOVLLM_REFERENCE", raising=False)  # a learner's shell has none (see run_learner)
     chapter_dir = CHAPTERS[-1]
     chapter = f"ch{chapter_dir}"
     name = exercise_names(chapter)[-1]
     number = exercise_number(chapter, name)
-    # Each run gives both ways at once (they must agree), to start pytest twice rather than four times.
+    # Each run gives both ways at once (they must agree), to run pytest twice rather than four times.
     for selector in (["--exercise", number, "-k", name], ["--exercise", name, "-k", number]):
-        proc = run_learner(f"chapters/{chapter_dir}", "--collect-only", "-q", *selector)
-        collected = [line for line in proc.stdout.splitlines() if "::" in line]
-        assert proc.returncode == 0 and collected, f"{selector} selected nothing:\n{proc.stdout}{proc.stderr}"
+        result = pytester.runpytest_inprocess(str(REPO_ROOT / "chapters" / chapter_dir), "--rootdir", str(REPO_ROOT),
+                                              "-p", "no:xdist", "--collect-only", "-q", *selector)
+        collected = [line for line in result.outlines if "::" in line]
+        assert result.ret == 0 and collected, f"{selector} selected nothing:\n{result.stdout.str()}{result.stderr.str()}"
         other_families = [c for c in collected if "[llama" in c or "[qwen2" in c]
         assert not other_families, f"learner mode runs one model family: {other_families}"
 
