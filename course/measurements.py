@@ -92,7 +92,12 @@ def evaluate(name: str, expr: str) -> float:
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
             return _OPERATORS[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
-            return value(name, ast.unparse(node).replace("[", ".").replace("]", ""))
+            path = ast.unparse(node).replace("[", ".").replace("]", "")
+            found = value(name, path)
+            if isinstance(found, bool) or not isinstance(found, (int, float)):
+                inside = f" (inside: {', '.join(found)})" if isinstance(found, dict) else ""
+                raise MeasurementError(f"measurements/{name}.json: {path!r} is not a number{inside}")
+            return found
         raise MeasurementError(f"measured: {name} {expr!r}: only key paths, numbers and + - * / are allowed")
 
     return walk(tree)

@@ -5,7 +5,6 @@ GPU number that should have been included from a file."""
 import json
 import re
 import statistics
-from pathlib import Path
 
 import pytest
 
@@ -64,6 +63,7 @@ def test_markers_render_numbers_arithmetic_and_formats():
     ("<!-- measured: no_such_file x -->", "no measurement file"),
     ("<!-- measured: bench_h200 fp9.median -->", "no 'fp9'"),
     ("<!-- measured: bench_h200 __import__('os') -->", "only key paths"),
+    ("<!-- measured: bench_h200 fp8 -->", "'fp8' is not a number (inside: tokens_per_s, median"),
 ])
 def test_a_bad_marker_says_what_is_wrong(marker, complaint):
     with pytest.raises(MeasurementError, match=re.escape(complaint)):
