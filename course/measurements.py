@@ -204,7 +204,10 @@ def render_markers(markdown: str, where: str = "a page") -> str:
     return VALUE.sub(one, TABLE.sub(whole, SOURCE.sub(source, markdown)))
 
 
-RESULTS = ("bench_h200", "bench_h200_second", "bench_cpu")
+def results() -> list[str]:
+    """The benchmark files the README shows: every file of kind "bench", GPU machines first."""
+    benches = [n for n in names() if load(n)["kind"] == "bench"]
+    return sorted(benches, key=lambda n: ("gpu" not in load(n)["machine"], n))
 
 
 def readme_results() -> str:
@@ -212,13 +215,13 @@ def readme_results() -> str:
     machine and versions, then each file's command."""
     lines = _head("workload", "machine", "versions", "KV cache or engine", "output tok/s (median)")
     commands = []
-    for name in RESULTS:
+    for name in results():
         data = load(name)
         versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items())
         for label, run in data["values"].items():
             lines.append(_row([data.get("workload", data["title"]), machine_line(data), versions, label, f"**{fmt(run['median'])}**"]))
         commands.append(f"`{data['command'].split(',')[0]}`" if data["command"].startswith("python") else data["command"])
-    sources = ", ".join(f"`measurements/{n}.json`" for n in RESULTS)
+    sources = ", ".join(f"`measurements/{n}.json`" for n in results())
     return ("\n".join(lines) + "\n\nCommands: " + "; ".join(dict.fromkeys(commands))
             + f". Every run, the dates and the exact commands: {sources}.\n")
 

@@ -44,7 +44,7 @@ def test_a_median_is_the_median_of_its_runs(name):
 def test_the_readme_results_table_is_what_the_files_say():
     block = readme.generated(readme.README.read_text(encoding="utf-8"), "results")
     assert block == measurements.readme_results(), "README.md's results table is stale; run `python -m course.readme`"
-    for name in measurements.RESULTS:
+    for name in measurements.results():
         for run in load(name)["values"].values():
             assert fmt(run["median"]) in block
 
