@@ -3,8 +3,9 @@
 The model takes chapter 9's attention (the store and paged decode kernels) and decoder layer
 (the fused add + RMSNorm). On a GPU, unless `enforce_eager`, the runner captures a graph of the
 decode step for each batch size once the pool exists (cuda_graph.py); a step whose every
-sequence computes one token runs as a graph replay, any other step eagerly. Which kind a step
-is needs no flag from the scheduler: the batch says it (as many tokens as sequences).
+sequence computes one token and samples it (a pure decode batch: as many logits rows as tokens)
+runs as a graph replay, any other step eagerly. Which kind a step is needs no flag from the
+scheduler: the batch's shape says it.
 """
 
 from dataclasses import replace
@@ -30,9 +31,10 @@ class ModelRunner(ch07.ModelRunner):
                                        config.kvcache_block_size)
 
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, logits_indices: torch.Tensor) -> torch.Tensor:
-        ctx = get_context()
+        """A pure decode batch (every sequence computes one token and samples it) replays the
+        graph of its batch size; any other step runs eagerly, as chapter 4's run_model."""
         n = input_ids.shape[0]
-        if self.graphs is None or n != ctx.context_lens.shape[0] or not self.graphs.fits(n):
+        if self.graphs is None or len(logits_indices) != n or not self.graphs.fits(n):
             return super().run_model(input_ids, positions, logits_indices)
-        hidden = self.graphs.run(input_ids, positions, ctx)  # (n, D)
-        return self.model.compute_logits(hidden[logits_indices.to(self.device)])
+        hidden = self.graphs.run(input_ids, positions, get_context())  # (n, D), row i is sequence i
+        return self.model.compute_logits(hidden)
