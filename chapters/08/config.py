@@ -7,6 +7,7 @@ heads, the K/V heads and the MLP's hidden size; any other size is refused with t
 """
 
 import math
+import socket
 from dataclasses import dataclass
 
 from ch05 import config
@@ -32,3 +33,7 @@ class Config(config.Config):
                 f"tensor_parallel_size={n} does not divide this model's {', '.join(cannot)}: each rank computes whole "
                 f"heads and whole MLP features; the sizes that work for this model are {', '.join(map(str, sizes))}"
             )
+        if n > 1 and not self.dist_port:
+            with socket.socket() as s:  # a port nobody listens on now; rank 0 listens on it next
+                s.bind(("127.0.0.1", 0))
+                self.dist_port = s.getsockname()[1]

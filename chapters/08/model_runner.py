@@ -16,7 +16,6 @@ code is the same; only the backend's name changes.
 """
 
 import signal
-import socket
 import time
 import traceback
 import weakref
@@ -46,20 +45,18 @@ PARALLEL_LAYERS = dict(column_linear=ColumnParallelLinear, row_linear=RowParalle
 class ModelRunner(ch07.ModelRunner):
     parts = replace(ch07.ModelRunner.parts, **PARALLEL_LAYERS)
 
-    def __init__(self, config: Config, rank: int = 0, conn=None, num_threads: int = 1):
-        """Rank 0: ModelRunner(config). Ranks > 0 are started by rank 0 with their end of a pipe;
+    def __init__(self, config: Config, rank: int = 0, channel=None, num_threads: int = 1):
+        """Rank 0: ModelRunner(config, 0, workers), `workers` from start_workers (none for one
+        rank). Ranks > 0 are started by start_workers with their end of a pipe as `channel`;
         their constructor returns only when rank 0 tells them to exit."""
-        self.rank, self.world_size, self.conn = rank, config.tensor_parallel_size, conn
-        self.workers, self.broken = [], None  # rank 0: (process, pipe) of each other rank
+        self.rank, self.world_size = rank, config.tensor_parallel_size
+        self.workers = (channel or []) if rank == 0 else []  # rank 0: (process, pipe) of each other rank
+        self.pipe = channel if rank > 0 else None
+        self.broken = None  # rank 0: why the ranks may be out of step, once they may be
         if self.world_size == 1:
             super().__init__(config)
             return
-        if rank == 0:
-            if dist.is_initialized():
-                raise ValueError("another tensor-parallel LLM is open in this process; close() it before making a new one")
-            config.dist_port = config.dist_port or free_port()
-            self.workers = start_workers(config)
-        else:
+        if rank > 0:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is rank 0's to handle
             torch.set_num_threads(num_threads)
         self._release = weakref.finalize(self, release, self.workers)  # close(), or a dropped LLM
@@ -73,7 +70,7 @@ class ModelRunner(ch07.ModelRunner):
                 super().__init__(config)
         except BaseException as err:
             if rank > 0:
-                conn.send(("error", describe(err)))
+                self.pipe.send(("error", describe(err)))
             self._release()
             raise
         if rank == 0:
@@ -82,16 +79,16 @@ class ModelRunner(ch07.ModelRunner):
                 self._release()
                 raise RuntimeError(failures)
         else:
-            conn.send(("ok", None))
+            self.pipe.send(("ok", None))
             self.loop()
 
     # ---- the step ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def run(self, seqs, is_prefill: bool) -> list[int | None] | None:
+    def run(self, seqs) -> list[int | None] | None:
         """Rank 0: chapter 7's step, its sampled tokens. Other ranks compute the same forward pass
         (their heads, their K/V) and have no logits to sample: they return None."""
         if self.rank == 0:
-            return super().run(seqs, is_prefill)
+            return super().run(seqs)
         input_ids, positions, logits_indices = self.prepare(seqs)
         try:
             self.run_model(input_ids, positions, logits_indices)  # ParallelLMHead: None off rank 0
@@ -144,20 +141,20 @@ class ModelRunner(ch07.ModelRunner):
         error (rank 0 cannot continue without this rank), or when rank 0's process is gone."""
         parent = parent_process()
         while True:
-            if not self.conn.poll(1.0):
+            if not self.pipe.poll(1.0):
                 if parent is not None and not parent.is_alive():
                     return
                 continue
             try:
-                method, args = self.conn.recv()
+                method, args = self.pipe.recv()
             except EOFError:  # rank 0 closed the pipe: the engine was closed or dropped
                 return
             try:
                 getattr(self, method)(*args)
             except BaseException as err:
-                self.conn.send(("error", describe(err)))
+                self.pipe.send(("error", describe(err)))
                 return  # this process ends: its sockets close, so no rank waits on it in a collective
-            self.conn.send(("ok", None))
+            self.pipe.send(("ok", None))
             if method == "exit":
                 return
 
@@ -182,20 +179,16 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}\n{''.join(traceback.format_tb(err.__traceback__, limit=-3))}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_workers(config: Config) -> list:
-    """Start ranks 1 .. n-1, each a fresh Python process (spawn: nothing of this process's state,
-    threads or CUDA context is copied); returns (process, pipe) for each."""
+def start_workers(runner_class, config: Config) -> list:
+    """Start ranks 1 .. n-1 of `runner_class`, each in a fresh Python process (spawn: nothing of
+    this process's state, threads or CUDA context is copied); (process, pipe) for each."""
+    if dist.is_initialized():
+        raise ValueError("another tensor-parallel LLM is open in this process; close() it before making a new one")
     ctx = get_context("spawn")
     workers = []
     for rank in range(1, config.tensor_parallel_size):
         ours, theirs = ctx.Pipe()
-        process = ctx.Process(target=ModelRunner, args=(config, rank, theirs, torch.get_num_threads()),
+        process = ctx.Process(target=runner_class, args=(config, rank, theirs, torch.get_num_threads()),
                               name=f"tensor-parallel rank {rank}", daemon=True)
         process.start()
         theirs.close()  # the child holds its end; when it exits, our recv sees EOF
