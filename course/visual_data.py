@@ -17,8 +17,9 @@ here from the chapter's own code, never typed in by hand:
           prefix-caching BlockManager, the pool after each request (needs the model folder)
     ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
           (needs the model folder); the JS filters them as nanovllm_final's sampler does
-    ch08  what each rank of nanovllm_final's Qwen3-0.6B holds at 1, 2, 4 and 8 ranks (the model
-          built on the meta device) and the all-reduces of a layer
+    ch08  what each rank holds of Qwen3-0.6B split by chapter 8's layers at 1, 2, 4 and 8 ranks
+          (ch01's model with ch08's parallel Parts, built on the meta device) and the all-reduce
+          bytes per token from ch08.allreduce_bytes_per_token
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
 
@@ -447,34 +448,33 @@ CH08_RANKS = (1, 2, 4, 8)
 
 
 def ch08_data() -> dict:
-    """What one rank of nanovllm_final's Qwen3 holds at each tensor-parallel size: the model built
-    on the meta device with set_tp(0, size), its weights' shapes read off (no weights loaded)."""
+    """What rank 0 holds at each tensor-parallel size: chapter 1's model with chapter 8's parallel
+    layers, built on the meta device as rank 0 of n (shapes only, no weights), and what each rank
+    sends per token, counted by chapter 8's own function."""
     import torch
 
-    from nanovllm_final.config import ModelConfig
-    from nanovllm_final.layers import linear
-    from nanovllm_final.models.qwen3 import Qwen3ForCausalLM
+    from ch01.config import ModelConfig
+    from ch01.model import CausalLM, Parts
+    from ch08 import RowParallelLinear, allreduce_bytes_per_token, tensor_parallel
+    from ch08.model_runner import PARALLEL_LAYERS
 
     config = ModelConfig.from_dict(CH02_MODELS[CH08_MODEL]["config"])
     sizes = []
-    try:
-        for tp in CH08_RANKS:
-            linear.set_tp(0, tp)
-            with torch.device("meta"):
-                model = Qwen3ForCausalLM(config)
-            layer = model.model.layers[0]
-            row_parallel = sum(isinstance(m, linear.RowParallelLinear) for m in layer.modules())
-            weights = {"embed_tokens / lm_head": model.model.embed_tokens.weight}
-            weights.update({name.removesuffix(".weight"): p for name, p in layer.named_parameters() if p.dim() == 2})
-            sizes.append({
-                "tp": tp,
-                "parameters_per_rank": sum(p.numel() for p in model.parameters()),
-                "heads_per_rank": layer.self_attn.qkv_proj.num_heads,
-                "kv_heads_per_rank": layer.self_attn.qkv_proj.num_kv_heads,
-                "shards": {name: list(p.shape) for name, p in weights.items()},
-            })
-    finally:
-        linear.set_tp(0, 1)  # the module-wide default, for whatever runs next in this process
+    for tp in CH08_RANKS:
+        with tensor_parallel(0, tp), torch.device("meta"):
+            model = CausalLM(config, Parts(**PARALLEL_LAYERS))
+        layer = model.model.layers[0]
+        row_parallel = sum(isinstance(m, RowParallelLinear) for m in layer.modules())
+        weights = {"embed_tokens / lm_head": model.model.embed_tokens.weight}
+        weights.update({name.removesuffix(".weight"): p for name, p in layer.named_parameters() if p.dim() == 2})
+        sizes.append({
+            "tp": tp,
+            "parameters_per_rank": sum(p.numel() for p in model.parameters()),
+            "heads_per_rank": layer.self_attn.attn.num_heads,
+            "kv_heads_per_rank": layer.self_attn.attn.num_kv_heads,
+            "allreduce_bytes_per_token": allreduce_bytes_per_token(config, tp, dtype_bytes=2),
+            "shards": {name: list(p.shape) for name, p in weights.items()},
+        })
     return {
         "model": CH08_MODEL,
         "layers": config.num_hidden_layers,
