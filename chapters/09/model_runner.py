@@ -1,18 +1,21 @@
-"""ModelRunner: chapter 7's, with chapter 9's model pieces and CUDA graphs of decode steps.
+"""ModelRunner: chapter 8's, with chapter 9's model pieces and CUDA graphs of decode steps.
 
 The model takes chapter 9's attention (the store and paged decode kernels) and decoder layer
-(the fused add + RMSNorm). On a GPU, unless `enforce_eager`, the runner captures a graph of the
-decode step for each batch size once the pool exists (cuda_graph.py); a step whose every
-sequence computes one token and samples it (a pure decode batch: as many logits rows as tokens)
-runs as a graph replay, any other step eagerly. Which kind a step is needs no flag from the
-scheduler: the batch's shape says it.
+(the fused add + RMSNorm). On a GPU, unless `enforce_eager`, a step in which every sequence
+computes one token and samples it (a pure decode batch: as many logits rows as tokens) replays
+a CUDA graph of its batch size (cuda_graph.py); any other step runs eagerly. Which kind a step
+is needs no flag from the scheduler: the batch's shape says it.
+
+The graphs are captured at the first decode step, on every rank at once: a rank > 0 spends its
+life inside chapter 8's constructor (its loop), so anything after that constructor would never
+run there, while every rank runs every step's run_model.
 """
 
 from dataclasses import replace
 
 import torch
 
-import ch07
+import ch08
 from ch03.context import get_context
 from ch09.attention import Attention
 from ch09.config import Config
@@ -20,21 +23,24 @@ from ch09.cuda_graph import DecodeGraphs
 from ch09.model import DecoderLayer
 
 
-class ModelRunner(ch07.ModelRunner):
-    parts = replace(ch07.ModelRunner.parts, attention=Attention, decoder_layer=DecoderLayer)
+class ModelRunner(ch08.ModelRunner):
+    parts = replace(ch08.ModelRunner.parts, attention=Attention, decoder_layer=DecoderLayer)
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.graphs = None
-        if self.device.type == "cuda" and not config.enforce_eager:
-            self.graphs = DecodeGraphs(self.model, config.max_num_seqs, config.max_model_len,
-                                       config.kvcache_block_size)
+    def __init__(self, config: Config, *args):
+        # Set before the parent's constructor, which on ranks > 0 returns only when the engine closes.
+        self.graphs: DecodeGraphs | None = None
+        self.capture_graphs = config.device == "cuda" and not config.enforce_eager
+        self.graph_limits = (config.max_num_seqs, config.max_model_len, config.kvcache_block_size)
+        super().__init__(config, *args)
 
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, logits_indices: torch.Tensor) -> torch.Tensor:
-        """A pure decode batch (every sequence computes one token and samples it) replays the
-        graph of its batch size; any other step runs eagerly, as chapter 4's run_model."""
+        """A pure decode batch replays the graph of its batch size; any other step runs eagerly."""
         n = input_ids.shape[0]
-        if self.graphs is None or len(logits_indices) != n or not self.graphs.fits(n):
+        if len(logits_indices) != n:
+            return super().run_model(input_ids, positions, logits_indices)
+        if self.graphs is None and self.capture_graphs:
+            self.graphs = DecodeGraphs(self.model, *self.graph_limits)
+        if self.graphs is None or not self.graphs.fits(n):
             return super().run_model(input_ids, positions, logits_indices)
         hidden = self.graphs.run(input_ids, positions, get_context())  # (n, D), row i is sequence i
         return self.model.compute_logits(hidden)
