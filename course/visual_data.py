@@ -20,6 +20,10 @@ here from the chapter's own code, never typed in by hand:
     ch08  what each rank holds of Qwen3-0.6B split by chapter 8's layers at 1, 2, 4 and 8 ranks
           (ch01's model with ch08's parallel Parts, built on the meta device) and the all-reduce
           bytes per token from ch08.allreduce_bytes_per_token
+    ch09  the bytes of residual add + RMSNorm, torch's ops against the fused kernel (ch09.traffic,
+          Qwen3-0.6B's rows in bf16), and the GPU measurement of decode steps, eager against CUDA
+          graphs, from chapters/09/measurements/decode_graphs.json (`python -m ch09.measure_gpu`
+          on a GPU writes it; "measured": null until then)
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
 
@@ -486,6 +490,27 @@ def ch08_data() -> dict:
     }
 
 
+# --- chapter 9: fused kernels and CUDA graphs -----------------------------------------------------
+
+CH09_MEASUREMENT = REPO_ROOT / "chapters" / "09" / "measurements" / "decode_graphs.json"
+CH09_TOKENS = [1, 8, 64, 256]  # decode batch sizes: one token each
+
+
+def ch09_data() -> dict:
+    import torch
+
+    from ch09.traffic import add_rms_norm_traffic
+
+    measured = json.loads(CH09_MEASUREMENT.read_text(encoding="utf-8")) if CH09_MEASUREMENT.is_file() else None
+    return {
+        "traffic": [add_rms_norm_traffic(n, 1024, torch.bfloat16) for n in CH09_TOKENS],  # Qwen3-0.6B's hidden size
+        "measurement_file": str(CH09_MEASUREMENT.relative_to(REPO_ROOT)),
+        "measure_command": "python -m ch09.measure_gpu",
+        "measured": measured and {key: measured[key] for key in
+                                  ("model", "context_len", "steps", "environment", "date", "command")},
+    }
+
+
 # --- chapter 10: FP8 (e4m3) for the KV cache -------------------------------------------------------
 
 CH10_LAYER, CH10_HEAD = 15, 0  # whose key vector the visual quantizes: a middle layer, first KV head
@@ -528,7 +553,7 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch10": ch10_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch09": ch09_data, "ch10": ch10_data}
 
 
 def dumps(data: dict) -> str:
