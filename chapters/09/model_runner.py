@@ -33,6 +33,14 @@ class ModelRunner(ch08.ModelRunner):
         self.graph_limits = (config.max_num_seqs, config.max_model_len, config.kvcache_block_size)
         super().__init__(config, *args)
 
+    def prepare(self, seqs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Chapter 5's batch, with the context lengths on the device too: the decode kernel reads
+        them there, and one copy per step is cheaper than one per layer."""
+        input_ids, positions, logits_indices = super().prepare(seqs)
+        context = get_context()
+        context.context_lens = context.context_lens.to(self.device)
+        return input_ids, positions, logits_indices
+
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, logits_indices: torch.Tensor) -> torch.Tensor:
         """A pure decode batch replays the graph of its batch size; any other step runs eagerly."""
         n = input_ids.shape[0]

@@ -50,5 +50,13 @@ def test_static_buffer_steps_give_the_plain_tokens(tiny_model_dir):
     assert len(replays) == max(MAX_TOKENS) - 1, "every step after the prefill is a decode step of the graphs"
 
 
+def test_new_buffers_store_and_read_nothing(tiny_qwen3_dir):
+    """The capture's warm-up runs the model on the buffers as they are, at the first decode step,
+    with live sequences in the pool: every row must store nothing and attend to nothing."""
+    llm = ch09.LLM(tiny_qwen3_dir, **CONFIG)
+    graphs = DecodeGraphs(llm.model_runner.model, 6, 48, 4, capture=False)
+    assert (graphs.inputs.slot_mapping == -1).all() and (graphs.inputs.context_lens == 0).all()
+
+
 def test_enforce_eager_is_an_option():
     assert ch09.Config.__dataclass_fields__["enforce_eager"].default is False
