@@ -16,7 +16,7 @@ from dataclasses import replace
 import torch
 
 import ch08
-from ch03.context import get_context
+from ch03.context import get_context, set_context
 from ch09.attention import Attention
 from ch09.config import Config
 from ch09.cuda_graph import DecodeGraphs
@@ -46,9 +46,11 @@ class ModelRunner(ch08.ModelRunner):
         n = input_ids.shape[0]
         if len(logits_indices) != n:
             return super().run_model(input_ids, positions, logits_indices)
+        context = get_context()
         if self.graphs is None and self.capture_graphs:
             self.graphs = DecodeGraphs(self.model, *self.graph_limits)
+            set_context(context)  # the capture ran steps of its own, and reset the context after them
         if self.graphs is None or not self.graphs.fits(n):
             return super().run_model(input_ids, positions, logits_indices)
-        hidden = self.graphs.run(input_ids, positions, get_context())  # (n, D), row i is sequence i
+        hidden = self.graphs.run(input_ids, positions, context)  # (n, D), row i is sequence i
         return self.model.compute_logits(hidden)

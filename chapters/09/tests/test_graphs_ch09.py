@@ -7,7 +7,7 @@ import pytest
 
 import ch09
 from ch01.sampling_params import SamplingParams
-from ch09 import cuda_graph
+from ch09 import cuda_graph, model_runner
 from ch09.cuda_graph import DecodeGraphs
 
 # Six prompts that finish one after another, so decode batches shrink 6, 5, 4, 3, 2, 1 and most
@@ -48,6 +48,28 @@ def test_static_buffer_steps_give_the_plain_tokens(tiny_model_dir):
     # Every decode step ran through the buffers, at a graph's size: 5 sequences ran as 6, 3 as 4.
     assert set(replays) <= {1, 2, 4, 6} and {6, 4, 1} <= set(replays), replays
     assert len(replays) == max(MAX_TOKENS) - 1, "every step after the prefill is a decode step of the graphs"
+
+
+def test_graphs_are_made_at_the_first_decode_step(tiny_qwen3_dir, monkeypatch):
+    """As on a GPU: no graphs until the first pure decode batch, then one DecodeGraphs whose
+    making runs the model (the capture's warm-up, here one eager step of each size) in the
+    middle of the engine's step; the tokens stay the plain engine's."""
+    made = []
+
+    def make(model, *limits):
+        graphs = DecodeGraphs(model, *limits, capture=False)
+        for bs in graphs.batch_sizes:
+            graphs.step(bs)  # what a capture runs: sets and resets the context
+        made.append(graphs)
+        return graphs
+
+    monkeypatch.setattr(model_runner, "DecodeGraphs", make)
+    llm = ch09.LLM(tiny_qwen3_dir, **CONFIG)
+    llm.model_runner.capture_graphs = True  # as with device="cuda"
+    params = [SamplingParams(temperature=0, max_tokens=n, ignore_eos=True) for n in MAX_TOKENS]
+    tokens = [out["token_ids"] for out in llm.generate(PROMPTS, params, use_tqdm=False)]
+    assert len(made) == 1 and llm.model_runner.graphs is made[0]
+    assert tokens == engine_tokens(tiny_qwen3_dir, graphs=False)
 
 
 def test_new_buffers_store_and_read_nothing(tiny_qwen3_dir):
