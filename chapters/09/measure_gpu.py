@@ -63,6 +63,12 @@ def build(batch_sizes: list[int], device="cuda", dtype=torch.bfloat16, config: d
             model = CausalLM(ModelConfig.from_dict(config), parts=ModelRunner.parts).eval()
         finally:
             torch.set_default_dtype(default)
+    with torch.no_grad():  # chapter 8's layers start empty (a loader fills them): random weights, unit norms
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.02)
+            else:
+                param.fill_(1.0)
     num_blocks = max(batch_sizes) * -(-CONTEXT_LEN // BLOCK_SIZE)
     PoolRunner(model, num_blocks, BLOCK_SIZE)  # allocates the pool and hands each layer its views
     return model

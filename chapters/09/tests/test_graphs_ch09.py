@@ -4,10 +4,11 @@ the batch sizes and kinds of steps that take a graph. The captured graphs are ch
 (test_gpu_ch09.py)."""
 
 import pytest
+import torch
 
 import ch09
 from ch01.sampling_params import SamplingParams
-from ch09 import cuda_graph, model_runner
+from ch09 import cuda_graph, measure_gpu, model_runner
 from ch09.cuda_graph import DecodeGraphs
 
 # Six prompts that finish one after another, so decode batches shrink 6, 5, 4, 3, 2, 1 and most
@@ -78,6 +79,22 @@ def test_new_buffers_store_and_read_nothing(tiny_qwen3_dir):
     llm = ch09.LLM(tiny_qwen3_dir, **CONFIG)
     graphs = DecodeGraphs(llm.model_runner.model, 6, 48, 4, capture=False)
     assert (graphs.inputs.slot_mapping == -1).all() and (graphs.inputs.context_lens == 0).all()
+
+
+def test_the_gpu_measurement_steps_run_on_a_cpu():
+    """measure_gpu.py's model and decode steps at a tiny size, so that the GPU run does not find
+    their mistakes: finite hidden states, and the padded static-buffer step equal to the eager one."""
+    tiny = dict(measure_gpu.QWEN3_0_6B, vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=16)
+    model = measure_gpu.build([4], device="cpu", dtype=torch.float32, config=tiny)
+    graphs = DecodeGraphs(model, 4, measure_gpu.CONTEXT_LEN, measure_gpu.BLOCK_SIZE, capture=False)
+    with torch.inference_mode():
+        for B in (1, 3):
+            input_ids, positions, context = measure_gpu.decode_inputs(B, 300, "cpu")
+            eager = measure_gpu.eager_step(model, input_ids, positions, context).clone()
+            staged = measure_gpu.graph_step(graphs, input_ids, positions, context)
+            assert torch.isfinite(eager).all() and eager.abs().max() > 0
+            torch.testing.assert_close(staged, eager, atol=1e-5, rtol=1e-5)
 
 
 def test_enforce_eager_is_an_option():
