@@ -14,6 +14,8 @@ in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quiz
   `<!-- measured-table: serving_h200 -->` a table of one such file, `<!-- measured-source: NAME -->`
   its machine, versions, date and command (course/measurements.py): a page never types a number
   measured on a GPU, and a missing file or key fails the build.
+- `<!-- spine-map -->` becomes the map of the chapters' classes (course/spine_map.py), read from
+  the code at build time: which chapter defines or replaces which class and method.
 - `<!-- notebook: NN -->` becomes a link to the rendered notebooks/NN_*.ipynb, or the file's name
   while the notebook does not exist yet. Notebooks live in notebooks/ at the repo root and are
   added to the site here (never executed: outputs are stripped in git).
@@ -46,6 +48,7 @@ from quizzes.html import render as render_quiz  # noqa: E402
 QUIZ = re.compile(r"<!--\s*quiz:\s*(\d+)\s*-->")
 VISUAL = re.compile(r"<!--\s*visual:\s*([a-z0-9-]+)\s*-->")
 NOTEBOOK = re.compile(r"<!--\s*notebook:\s*(\d+)\s*-->")
+SPINE_MAP = re.compile(r"<!--\s*spine-map\s*-->")
 SNIPPET = re.compile(r"""^(?P<lead>[ \t]*--8<--[ \t]+)(?P<q>["'])(?P<path>[^"':]+\.py):(?P<name>[A-Za-z_][\w.]*)(?P=q)[ \t]*$""", re.M)
 
 
@@ -131,8 +134,16 @@ def _measured(markdown: str, page) -> str:
         raise PluginError(str(err)) from None
 
 
+def _spine_map(markdown: str) -> str:
+    if not SPINE_MAP.search(markdown):
+        return markdown
+    from course.spine_map import markdown as spine_map  # imports every chapter: only for this page
+
+    return SPINE_MAP.sub(lambda m: spine_map(), markdown)
+
+
 def on_page_markdown(markdown, page, config, files):
-    return _measured(_notebook_links(_resolve_symbols(markdown, page), page), page)
+    return _measured(_spine_map(_notebook_links(_resolve_symbols(markdown, page), page)), page)
 
 
 def _visuals(html: str, page) -> str:
