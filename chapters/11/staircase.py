@@ -10,6 +10,7 @@ that chapter added. Written as JSON with the machine, versions, date and the com
 
 import argparse
 import json
+import os
 import sys
 import time
 from fractions import Fraction
@@ -43,7 +44,7 @@ def staircase(model, scale: float, repeats: int = 3, only: list[str] | None = No
     for step in steps:
         del step["workload"], step["machine"]  # said once, below
     return dict(model=Path(model).name, workload=work.describe(), limits=limits, repeats=repeats, machine=env,
-                tokens_equal=True, steps=steps)
+                load_average=os.getloadavg(), tokens_equal=True, steps=steps)
 
 
 def check_same_tokens(reference: tuple[str, list], engine: str, tokens: list[list[int]]) -> None:
