@@ -7,9 +7,12 @@ between the runs of an experiment on purpose, so they are printed with every res
 (`machine()`) rather than required equal.
 """
 
+import json
 import os
 import platform
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -31,6 +34,21 @@ def machine() -> dict:
     else:
         info["device"] = cpu_name()
     return info
+
+
+def provenance(module: str, argv: list[str] | None, threads: bool = True) -> dict:
+    """The command that made a result (as typed, with the one-thread setting a CPU run needs) and
+    when, in UTC."""
+    args = " ".join(sys.argv[1:] if argv is None else argv)
+    prefix = "OMP_NUM_THREADS=1 " if threads else ""
+    return dict(command=f"{prefix}python -m {module} {args}".strip(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def write_result(path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 def cpu_name() -> str:

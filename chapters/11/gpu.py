@@ -30,7 +30,7 @@ import torch
 
 from ch01.config import ModelConfig
 from ch05.roofline import H200, Roofline
-from ch11.compare import machine
+from ch11.compare import machine, provenance, write_result
 from ch11.roofline import workload_bound
 from ch11.workload import nano_vllm_workload
 from course.paths import REPO_ROOT
@@ -123,13 +123,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     path = Path(args.out)
     result = json.loads(path.read_text()) if path.is_file() else {}
-    argv_text = " ".join(argv if argv is not None else sys.argv[1:])
-    result.update(command=f"python -m ch11.gpu {argv_text}".strip(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  machine=machine())
+    result.update(provenance("ch11.gpu", argv, threads=False), machine=machine())
 
     def save():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+        write_result(path, result)
 
     parts = args.only.split(",")
     if "nanovllm" in parts:

@@ -14,7 +14,6 @@ climb: requests queue, and steps hold more sequences, so each is longer.
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import socket
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from ch11.compare import machine
+from ch11.compare import machine, provenance, write_result
 from ch11.metrics import latency_summary
 from ch11.workload import nano_vllm_workload
 from course.paths import DEFAULT_MODEL_DIR, REPO_ROOT
@@ -177,14 +176,10 @@ def main(argv=None) -> dict:
     else:
         with server(args.model, **limits) as url:
             results = sweep(url, requests, rates)
-    argv_text = " ".join(argv if argv is not None else sys.argv[1:])
-    out = dict(command=f"OMP_NUM_THREADS=1 python -m ch11.online {argv_text}".strip(),
-               date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), model=Path(args.model).name,
-               workload=work.describe(), limits=limits, machine=machine(), load_average=os.getloadavg(), results=results)
+    out = dict(provenance("ch11.online", argv), model=Path(args.model).name, workload=work.describe(), limits=limits,
+               machine=machine(), load_average=os.getloadavg(), results=results)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        write_result(args.out, out)
     return out
 
 

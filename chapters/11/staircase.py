@@ -9,14 +9,11 @@ that chapter added. Written as JSON with the machine, versions, date and the com
 """
 
 import argparse
-import json
 import os
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
-from ch11.compare import machine, speedup
+from ch11.compare import machine, provenance, speedup, write_result
 from ch11.runner import engines, run_offline
 from ch11.workload import nano_vllm_workload
 from course.paths import DEFAULT_MODEL_DIR
@@ -66,13 +63,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     scale = float(Fraction(args.scale))
     result = staircase(args.model, scale, args.repeats, args.engines.split(",") if args.engines else None)
-    argv_text = " ".join(argv if argv is not None else sys.argv[1:])
-    result = dict(command=f"OMP_NUM_THREADS=1 python -m ch11.staircase {argv_text}".strip(),
-                  date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result)
+    result = dict(provenance("ch11.staircase", argv), **result)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        write_result(args.out, result)
     return result
 
 
