@@ -128,3 +128,23 @@ def test_measurement_files_say_where_they_come_from(name):
         assert data.get(key), f"measurements/{name} has no {key!r}"
     assert data["machine"].get("device") and data["machine"].get("torch"), f"measurements/{name}: machine without device or torch"
     time.strptime(data["date"][:10], "%Y-%m-%d")
+
+
+def test_the_page_quotes_the_measurement_files():
+    """Every measured number on docs/chapters/11.md is the file's, formatted as the page writes it."""
+    page = (REPO_ROOT / "docs" / "chapters" / "11.md").read_text(encoding="utf-8")
+    stairs = json.loads((MEASUREMENTS / "ch11_staircase_cpu.json").read_text())
+    steps = {s["engine"]: s for s in stairs["steps"]}
+    final = steps["nanovllm_final"]
+    quoted = [f"{steps['ch02']['speedup']:.1f} times faster", f"{final['speedup']:.1f} times faster",
+              f"same {stairs['workload']['output_tokens']} tokens", f"{min(final['seconds']):.1f} to {max(final['seconds']):.1f} seconds",
+              f"factor of {max(final['seconds']) / min(final['seconds']):.1f}"]
+    h200 = {r["kv_cache_dtype"]: r["median"] for r in json.loads((MEASUREMENTS / "h200_bench_f8947b4.json").read_text())["results"]
+            if r["machine"] == "first"}
+    work = nano_vllm_workload()
+    config = ModelConfig.from_dict(QWEN3_0_6B)
+    for kv, dtype in (("bf16", torch.bfloat16), ("fp8", torch.float8_e4m3fn)):
+        bound = roofline.workload_bound(config, [len(p) for p in work.prompts], work.output_lens, H200, kv_dtype=dtype)
+        quoted += [f"{h200[kv]:,}", f"{bound['output_tokens_per_s']:,.0f}", f"{h200[kv] / bound['output_tokens_per_s']:.0%}"]
+    missing = [q for q in quoted if q not in page]
+    assert not missing, f"docs/chapters/11.md should quote these from measurements/ (rerun, then update the page): {missing}"
