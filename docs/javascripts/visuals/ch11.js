@@ -78,7 +78,7 @@
       { label: "nanovllm_final, FP8 KV", value: med("fp8"), cls: "visual__bar-b" },
       { label: "roofline bound, bf16 KV", value: boundTokensPerS(b.bf16, data.output_tokens, bandwidth), cls: "visual__bar-free" },
       { label: "nanovllm_final, bf16 KV", value: med("bf16"), cls: "visual__bar-b" },
-      { label: "transformers, continuous", value: hf || null },
+      { label: `transformers, continuous${hf && gpu.transformers.workload.scale !== 1 ? ` (×${gpu.transformers.workload.scale})` : ""}`, value: hf || null },
     ];
     return [bars(rows, "tok/s", `nano-vllm's benchmark (${fmtInt(data.output_tokens)} output tokens), ${b.model}, output tokens/s`),
       h("p", { class: "visual__note" }, `nanovllm_final: ${data.h200.machine.device}, torch ${data.h200.machine.torch}, ${data.h200.date}, median of 3 (${data.h200.source.split(";")[0]}). `,
