@@ -123,12 +123,15 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     path = Path(args.out)
     result = json.loads(path.read_text()) if path.is_file() else {}
-    result.update(provenance("ch11.gpu", argv, threads=False), machine=machine())
+    made = provenance("ch11.gpu", argv, threads=False)
+    result.update(made, machine=machine())
+    parts = args.only.split(",")
+    # Which command made each part: --only reruns some parts and keeps the others' provenance.
+    result["parts"] = dict(result.get("parts", {}), **{part: made for part in parts})
 
     def save():
         write_result(path, result)
 
-    parts = args.only.split(",")
     if "nanovllm" in parts:
         result["nanovllm_final"] = nanovllm_runs(args.repeats)
         save()
