@@ -26,6 +26,9 @@ here from the chapter's own code, never typed in by hand:
           on a GPU writes it; "measured": null until then)
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
+    ch11  the committed measurements (measurements/: the CPU staircase, the online sweep, the
+          H200 runs, the GPU run once it exists) and the roofline bound of nano-vllm's workload
+          from ch11.roofline: the bound's prefill time and the bytes its decode steps read
 
     python -m course.visual_data              # write every file
     python -m course.visual_data ch02 ch03    # only these
@@ -551,9 +554,41 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
     }
 
 
+# --- chapter 11: benchmarks ------------------------------------------------------------------------
+
+MEASUREMENTS = REPO_ROOT / "measurements"
+CH11_FILES = {"staircase": "ch11_staircase_cpu.json", "online": "ch11_online_cpu.json",
+              "h200": "h200_bench_f8947b4.json", "gpu": "ch11_gpu.json"}
+
+
+def ch11_data() -> dict:
+    """The measurement files as they are (None where a run has not been made yet), and the bound:
+    on an H200 every decode step of the workload is memory-bound (checked), so the bound at a
+    bandwidth B is prefill_seconds + decode_bytes / B, which the JS recomputes as B moves."""
+    import torch
+
+    from ch01.config import ModelConfig
+    from ch05.roofline import H200
+    from ch11.roofline import workload_bound
+    from ch11.workload import nano_vllm_workload
+    from nanovllm_final.bench import QWEN3_0_6B
+
+    files = {k: json.loads((MEASUREMENTS / f).read_text()) if (MEASUREMENTS / f).is_file() else None
+             for k, f in CH11_FILES.items()}
+    work = nano_vllm_workload()
+    config = ModelConfig.from_dict(QWEN3_0_6B)
+    bounds = {}
+    for name, kv_dtype in (("bf16", torch.bfloat16), ("fp8", torch.float8_e4m3fn)):
+        b = workload_bound(config, [len(p) for p in work.prompts], work.output_lens, H200, kv_dtype=kv_dtype)
+        assert abs(b["decode_seconds"] - b["bytes_read"] / H200.bandwidth) < 1e-9 * b["seconds"], "a compute-bound decode step"
+        bounds[name] = dict(prefill_seconds=b["prefill_seconds"], decode_bytes=b["bytes_read"], tokens_per_s=b["output_tokens_per_s"])
+    return dict(files={k: CH11_FILES[k] for k in files}, **files, output_tokens=work.num_output_tokens,
+                bound=dict(model="Qwen3-0.6B", hardware=H200.name, bandwidth=H200.bandwidth, source=H200.source, **bounds))
+
+
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch09": ch09_data, "ch10": ch10_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch09": ch09_data, "ch10": ch10_data, "ch11": ch11_data}
 
 
 def dumps(data: dict) -> str:

@@ -505,3 +505,21 @@ def test_chapter_6_visual_steps_through_the_prefix_cache(browser):
     click(browser, f"{root} [data-action=next]", 2)  # A finishes; C asks A's question again
     assert figure("hit") == str(data["events"][3]["hit"])
     keep_screenshot(browser, root, "ch06-revived")
+
+
+@pytest.mark.slow
+def test_chapter_11_visual_shows_the_measurement_files(browser):
+    root = open_visual(browser, "11")
+    data = json.loads((DOCS / "assets" / "visuals" / "ch11.json").read_text(encoding="utf-8"))
+    bars = f"Array.from(document.querySelectorAll('{root} [data-bar]'), b => b.getAttribute('data-bar'))"
+    assert len(browser.js(bars)) == len(data["staircase"]["steps"])  # one bar per engine
+    click(browser, f"{root} button[data-value='latency vs throughput']")
+    assert len(browser.js(f"Array.from(document.querySelectorAll('{root} circle[data-rate]'))")) == len(data["online"]["results"])
+    click(browser, f"{root} button[data-value='GPU and the roofline']")
+    width = f"+document.querySelector('{root} rect[data-bar=\"roofline bound, bf16 KV\"]').getAttribute('width')"
+    before = browser.js(width)
+    move_slider(browser, f"{root} input[name=bandwidth]", 8)
+    assert browser.js(width) > before  # a faster memory raises the bound
+    if data["gpu"] is None:
+        assert "not yet measured" in text(browser, root)
+    keep_screenshot(browser, root, "ch11-gpu")

@@ -33,7 +33,7 @@ def run_node(script: str):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04", "ch05", "ch08", "ch09"])
+@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04", "ch05", "ch08", "ch09", "ch11"])
 def test_committed_data_is_what_the_script_writes(name):
     fresh = visual_data.dumps(visual_data.BUILDERS[name]())
     assert (visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8") == fresh, (
@@ -298,3 +298,25 @@ def test_chapter_6_data_is_the_final_block_managers():
     hits = {e["name"]: e["hit"] for e in old["events"] if "hit" in e}
     assert hits["A"] == 0 and hits["D"] == 0  # the first request, and another system prompt
     assert hits["C"] > hits["B"] > 0  # C repeats A's question: A's freed blocks were still cached
+
+
+@needs_node
+def test_chapter_11_js_bound_is_the_workload_bound():
+    """The visual's bound at any bandwidth is ch11.roofline.workload_bound's on nano-vllm's workload."""
+    import torch
+
+    from ch01.config import ModelConfig
+    from ch05.roofline import H200, Roofline
+    from ch11.roofline import workload_bound
+    from ch11.workload import nano_vllm_workload
+    from nanovllm_final.bench import QWEN3_0_6B
+
+    data, work = committed("ch11"), nano_vllm_workload()
+    config = ModelConfig.from_dict(QWEN3_0_6B)
+    for bandwidth in (2.0e12, 4.8e12, 8.0e12):
+        machine = Roofline("test", H200.peak_flops, bandwidth, "test")
+        js = run_node(f"const {{boundTokensPerS}} = require({json.dumps(str(VISUALS_JS / 'ch11.js'))}); const d = {json.dumps(data)};"
+                      f"console.log(JSON.stringify(['bf16', 'fp8'].map(k => boundTokensPerS(d.bound[k], d.output_tokens, {bandwidth}))));")
+        for got, kv_dtype in zip(js, (torch.bfloat16, torch.float8_e4m3fn)):
+            want = workload_bound(config, [len(p) for p in work.prompts], work.output_lens, machine, kv_dtype=kv_dtype)
+            assert got == pytest.approx(want["output_tokens_per_s"], rel=1e-9), (bandwidth, kv_dtype)

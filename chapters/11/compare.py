@@ -1,0 +1,79 @@
+"""A fair comparison, and the facts that make a result comparable at all.
+
+Two throughput numbers compare only when they measured the same thing: the same requests (prompt
+tokens, output lengths, sampling), the same output tokens in total (ignore_eos makes it a
+property of the workload, not of the model's whims), on the same machine. Versions differ
+between the runs of an experiment on purpose, so they are printed with every result
+(`machine()`) rather than required equal.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def machine() -> dict:
+    """The hardware and software a result came from."""
+    import torch
+    import transformers
+
+    info = dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
+                threads=torch.get_num_threads(), cores=os.cpu_count(), os=platform.system())
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+        try:
+            import triton
+            info["triton"] = triton.__version__
+        except ImportError:
+            pass
+    else:
+        info["device"] = cpu_name()
+    return info
+
+
+def provenance(module: str, argv: list[str] | None, threads: bool = True) -> dict:
+    """The command that made a result (as typed, with the one-thread setting a CPU run needs) and
+    when, in UTC."""
+    args = " ".join(sys.argv[1:] if argv is None else argv)
+    prefix = "OMP_NUM_THREADS=1 " if threads else ""
+    return dict(command=f"{prefix}python -m {module} {args}".strip(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def write_result(path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    try:  # macOS
+        return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                              timeout=5).stdout.strip() or platform.processor()
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor() or platform.machine()
+
+
+# ----- Exercise 11.5's answer is below: try chapters/11/exercises.py first ---------------------
+def speedup(baseline: dict, candidate: dict) -> float:
+    """How many times faster `candidate` is than `baseline`: the ratio of their median output
+    tokens/s. Each is a result dict with "workload", "output_tokens", "machine" and
+    "tokens_per_s" {"best", "median"}. Refuses (ValueError) results that are not comparable."""
+    for key, what in (("workload", "workloads"), ("output_tokens", "output-token totals")):
+        if baseline[key] != candidate[key]:
+            raise ValueError(f"different {what}: {baseline[key]} against {candidate[key]}; "
+                             "run both on the same requests (same scale, sampling and ignore_eos)")
+    if baseline["machine"]["device"] != candidate["machine"]["device"]:
+        raise ValueError(f"different machines: {baseline['machine']['device']} against "
+                         f"{candidate['machine']['device']}; compare runs of one machine")
+    return candidate["tokens_per_s"]["median"] / baseline["tokens_per_s"]["median"]
