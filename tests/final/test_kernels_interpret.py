@@ -370,3 +370,9 @@ def test_sample_gumbel_draws(monkeypatch):
     assert torch.equal(out, sampling.sample_gumbel(*args, seeds=seeds))
     a = sampling.row_seeds(2, "cpu", [None, torch.Generator().manual_seed(7)])[1]
     assert a == sampling.row_seeds(5, "cpu", [None, torch.Generator().manual_seed(7)])[1]
+
+
+def test_a_seeded_row_ignores_its_neighbours_parameters(assert_seeded_row_ignores_its_batch):
+    """Alone, the seeded row takes this kernel's path; beside top-k and top-p rows, the batch
+    takes the sorting path and the row is drawn again alone (layers/sampler.py)."""
+    assert_seeded_row_ignores_its_batch("cpu")
