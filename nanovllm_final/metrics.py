@@ -13,9 +13,9 @@ need only the prefix changed:
     nanovllm:prompt_tokens_total             counter    prompt tokens of requests that got a token
     nanovllm:generation_tokens_total         counter    tokens generated
     nanovllm:request_success_total           counter    finished requests, by finished_reason
-    nanovllm:time_to_first_token_seconds     histogram  request arrival -> its first token
+    nanovllm:time_to_first_token_seconds     histogram  request handed to the engine -> its first token
     nanovllm:time_per_output_token_seconds   histogram  between two tokens of one request
-    nanovllm:e2e_request_latency_seconds     histogram  arrival -> last token
+    nanovllm:e2e_request_latency_seconds     histogram  handed to the engine -> its last token
 
 The gauges are read from the engine when Prometheus scrapes; the rest are updated by the engine
 thread as each delta goes out (EngineLoop's observer). A freed block that still holds a cached
@@ -76,11 +76,11 @@ class ServerMetrics:
         self.prompt_tokens = counter("prompt_tokens", "Prompt tokens of the requests that got a first token.")
         self.generation_tokens = counter("generation_tokens", "Tokens generated.")
         self.request_success = counter("request_success", "Finished requests.", labelnames=["finished_reason"])
-        self.ttft = histogram("time_to_first_token_seconds", "From a request's arrival to its first token.",
-                              TTFT_BUCKETS)
+        self.ttft = histogram("time_to_first_token_seconds",
+                              "From a request reaching the engine loop to its first token.", TTFT_BUCKETS)
         self.tpot = histogram("time_per_output_token_seconds", "Between two tokens of one request.", TPOT_BUCKETS)
-        self.e2e = histogram("e2e_request_latency_seconds", "From a request's arrival to its last token.",
-                             E2E_BUCKETS)
+        self.e2e = histogram("e2e_request_latency_seconds",
+                             "From a request reaching the engine loop to its last token.", E2E_BUCKETS)
 
     def observe(self, request, num_new_tokens: int, now: float) -> None:
         """From the engine thread: one delta of `request` with num_new_tokens tokens is going out."""

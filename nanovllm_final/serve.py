@@ -50,7 +50,8 @@ MAX_REQUEST_BYTES = 4 * 2**20  # a prompt of max_model_len tokens is a few hundr
 GRACE_SECONDS = 5  # after a signal, how long a client that stopped reading may hold up the exit
 
 
-def build_app(llm: LLM, model_name: str, owns_engine: bool = False, max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
+def build_app(llm: LLM, model_name: str, owns_engine: bool = False,
+              max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
     """The app for one engine. Its engine loop starts now and stops when the app shuts down; with
     owns_engine the engine closes then too (uvicorn ends the process by re-raising Ctrl-C or
     SIGTERM right after, so code after uvicorn.run would not run). Serve it with `Server`, whose
@@ -71,7 +72,8 @@ def build_app(llm: LLM, model_name: str, owns_engine: bool = False, max_request_
     @app.exception_handler(APIError)
     async def api_error(request, err: APIError):
         # A 413 leaves the body unread on the connection: it cannot carry another request.
-        return JSONResponse(err.body(), status_code=err.status, headers={"Connection": "close"} if err.status == 413 else None)
+        headers = {"Connection": "close"} if err.status == 413 else None
+        return JSONResponse(err.body(), status_code=err.status, headers=headers)
 
     @app.exception_handler(Exception)
     async def server_error(request, err: Exception):  # a bug: still OpenAI's shape, and the client is told

@@ -75,8 +75,9 @@ def sampling_flags(temperatures, top_ks, top_ps, min_ps, vocab_size: int, genera
     """The flags from the tensors (this waits for them); ModelRunner.prepare_sample gives the same
     from the requests' parameters instead."""
     def of(rows) -> dict:
+        top_k = top_ks[rows]
         return dict(all_greedy=bool((temperatures[rows] == 0).all()),
-                    need_sort=bool(((top_ks[rows] > 0) & (top_ks[rows] < vocab_size)).any() or (top_ps[rows] < 1).any()),
+                    need_sort=bool(((top_k > 0) & (top_k < vocab_size)).any() or (top_ps[rows] < 1).any()),
                     need_min_p=bool((min_ps[rows] > 0).any()))
 
     seeded = [(i, of(slice(i, i + 1))) for i, gen in enumerate(generators or []) if gen is not None]

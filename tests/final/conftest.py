@@ -100,8 +100,9 @@ def cli_server(model_dir, *options: str, delay: float = 0.0):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-c", SLOWED_CLI, str(delay), str(model_dir), "--port", str(port),
-                                "--device", "cpu", *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-c", SLOWED_CLI, str(delay), str(model_dir), "--port", str(port), "--device", "cpu",
+               *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -172,5 +173,5 @@ def assert_seeded_row_ignores_its_batch():
         alone = seeded_row_tokens(logits, [])
         assert len(set(alone)) > 1, "the seeded row should draw different tokens at different positions"
         for neighbours in ([(50, 1.0)], [(-1, 0.9), (5, 0.5), (-1, 1.0)]):
-            assert seeded_row_tokens(logits, neighbours) == alone, f"beside {neighbours} the seeded row drew other tokens"
+            assert seeded_row_tokens(logits, neighbours) == alone, f"beside {neighbours}, other tokens"
     return check

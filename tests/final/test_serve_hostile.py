@@ -43,7 +43,8 @@ def post_on_one_connection(url: str, requests: list[tuple[str, str]]) -> list[tu
     answers, sockets = [], []
     try:
         for endpoint, body in requests:
-            connection.request("POST", f"/v1/{endpoint}", body=body.encode(), headers={"Content-Type": "application/json"})
+            connection.request("POST", f"/v1/{endpoint}", body=body.encode(),
+                               headers={"Content-Type": "application/json"})
             sockets.append(connection.sock)
             response = connection.getresponse()
             answers.append((response.status, response.getheader("connection"), json.loads(response.read())))
@@ -165,7 +166,8 @@ def test_null_means_the_default(served):
     want = client.completions.create(model="tiny", prompt=[1, 2, 3], max_tokens=6, seed=3).choices[0].text
     got = client.completions.create(model="tiny", prompt=[1, 2, 3], max_tokens=6, seed=3, echo=None, **NULLS)
     assert got.choices[0].text == want  # sent as null by the client: the defaults, temperature 1.0 included
-    chat = client.chat.completions.create(model="tiny", messages=USER, max_tokens=3, max_completion_tokens=None, **NULLS)
+    chat = client.chat.completions.create(model="tiny", messages=USER, max_tokens=3, max_completion_tokens=None,
+                                          **NULLS)
     assert chat.choices[0].finish_reason in ("stop", "length")
 
 
@@ -177,7 +179,8 @@ def test_developer_is_a_system_message(served):
     assert answers[0] == answers[1]
 
 
-@pytest.mark.parametrize("endpoint, body", [("completions", {"prompt": [1, 2, 3]}), ("chat/completions", {"messages": USER})])
+@pytest.mark.parametrize("endpoint, body", [("completions", {"prompt": [1, 2, 3]}),
+                                            ("chat/completions", {"messages": USER})])
 def test_chunks_carry_usage_null_until_the_usage_chunk(served, endpoint, body):
     body = dict(body, max_tokens=4, ignore_eos=True, stream=True)
     for include_usage in (True, False):
@@ -238,8 +241,9 @@ def test_metrics_show_the_engine_and_disconnects_free_every_block(served):
     assert after["nanovllm:kv_blocks_free"] == total and after["nanovllm:kv_cache_usage_perc"] == 0
     assert after["nanovllm:prompt_tokens_total"] - before["nanovllm:prompt_tokens_total"] == 5 * 20
     assert after["nanovllm:generation_tokens_total"] - before["nanovllm:generation_tokens_total"] >= 4 * 2
-    assert after["nanovllm:time_to_first_token_seconds_count"] - before["nanovllm:time_to_first_token_seconds_count"] == 5
-    assert after["nanovllm:time_per_output_token_seconds_count"] > before["nanovllm:time_per_output_token_seconds_count"]
+    grew = {name: after[f"nanovllm:{name}"] - before[f"nanovllm:{name}"]
+            for name in ("time_to_first_token_seconds_count", "time_per_output_token_seconds_count")}
+    assert grew["time_to_first_token_seconds_count"] == 5 and grew["time_per_output_token_seconds_count"] > 0
 
 
 def test_metrics_count_prefix_hits_and_finished_requests(served):
@@ -255,7 +259,8 @@ def test_metrics_count_prefix_hits_and_finished_requests(served):
     assert 0 < after["nanovllm:prefix_cache_hit_rate"] <= 1
     finished = 'nanovllm:request_success_total{finished_reason="length"}'
     assert after[finished] - before.get(finished, 0) == 2
-    assert after["nanovllm:e2e_request_latency_seconds_count"] - before["nanovllm:e2e_request_latency_seconds_count"] == 2
+    e2e = "nanovllm:e2e_request_latency_seconds_count"
+    assert after[e2e] - before[e2e] == 2
     # each server has its own registry: a second one in this process would not collide
     assert "nanovllm:prompt_tokens" not in prometheus_client.REGISTRY._names_to_collectors
 
@@ -264,6 +269,16 @@ def test_health_says_the_engine_loop_is_alive(served):
     response = httpx.get(served[0] + "/health")
     assert response.status_code == 200 and response.json() == {"status": "ok", "engine_loop": "alive"}
     # a dead loop: 503 (test_serve.py's test_a_failed_engine_answers_503)
+
+
+def test_a_bug_is_a_500_in_openai_shape_that_closes_the_connection(served, monkeypatch):
+    def broken(prompt):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(served[2], "encode", broken)
+    response = httpx.post(served[0] + "/v1/completions", json={"prompt": "x"}, timeout=60)
+    assert response.status_code == 500 and response.headers["connection"] == "close"
+    assert_openai_error(response.json(), None, "internal error (TypeError)")
 
 
 def read_stream(url: str, started: threading.Event) -> tuple[list[str | None], bool]:
@@ -315,3 +330,4 @@ def test_a_second_signal_exits_at_once(tiny_qwen3_dir, cli_server):
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=5) == 128 + signal.SIGINT
             assert time.monotonic() - begin < 1
+
