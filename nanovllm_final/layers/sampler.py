@@ -19,10 +19,10 @@ for top-k or top-p. So a seeded row is drawn again on its own, by the path its o
 choose, from its own generator (a small loop over the seeded rows only; the batch's draw for it
 is dropped). The engine reseeds that generator from the request's seed and the token's position
 in the output (ModelRunner.prepare_sample), so a draw never depends on how many came before.
-On a CPU the tokens are then exactly those of the request alone; on a GPU too, except where the
-logits themselves differ with the batch: a matrix multiply may sum in another order for another
-batch size, which changes the last bits of a logit and flips a draw only when two tokens'
-noisy scores are that close.
+Given its logits, a seeded row's token is then the same in any batch, on a CPU and on a GPU.
+What can still differ is the logits: a matrix multiply may sum in another order for another
+batch size (a GPU's more often than a CPU's), which changes the last bits of a logit and flips a
+draw only when two tokens' noisy scores are that close.
 
 Which filters are needed at all (`flags`) is best decided from the Python parameters: asking the
 tensors (`bool(t.any())`) would wait for the GPU to finish the forward pass first.

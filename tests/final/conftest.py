@@ -13,13 +13,10 @@ import time
 
 import httpx
 import pytest
-import torch
 import uvicorn
 
 from course.testing import hf_greedy
 from nanovllm_final import LLM
-from nanovllm_final.engine.model_runner import position_seed
-from nanovllm_final.layers.sampler import Sampler
 from nanovllm_final.serve import Server, build_app
 
 
@@ -144,34 +141,3 @@ def _assert_matches_hf():
 @pytest.fixture(name="assert_pool_clean")
 def _assert_pool_clean():
     return assert_pool_clean
-
-
-def seeded_row_tokens(logits: torch.Tensor, neighbours: list[tuple[int, float]], steps: int = 8) -> list[int]:
-    """The tokens a seeded row (temperature 0.8, no top-k or top-p) draws over `steps` positions
-    from the (V,) logits, batched with neighbours: unseeded rows of (top_k, top_p). Its generator
-    is reseeded per position, as ModelRunner.prepare_sample does."""
-    n = 1 + len(neighbours)
-    top_ks = torch.tensor([-1] + [k for k, _ in neighbours], device=logits.device)
-    top_ps = torch.tensor([1.0] + [p for _, p in neighbours], device=logits.device)
-    temperatures, min_ps = torch.full((n,), 0.8, device=logits.device), torch.zeros(n, device=logits.device)
-    generator = torch.Generator(logits.device)
-    tokens = []
-    for position in range(steps):
-        generator.manual_seed(position_seed(7, position))
-        out = Sampler()(logits.expand(n, -1).contiguous(), temperatures, top_ks, top_ps, min_ps,
-                        [generator] + [None] * len(neighbours))
-        tokens.append(int(out[0]))
-    return tokens
-
-
-@pytest.fixture
-def assert_seeded_row_ignores_its_batch():
-    """assert_seeded_row_ignores_its_batch(device): a seeded row draws the same tokens alone and
-    beside top-k and top-p rows (which send the batch down the sampler's sorting path)."""
-    def check(device: str):
-        logits = torch.randn(1000, generator=torch.Generator().manual_seed(0)).to(device)
-        alone = seeded_row_tokens(logits, [])
-        assert len(set(alone)) > 1, "the seeded row should draw different tokens at different positions"
-        for neighbours in ([(50, 1.0)], [(-1, 0.9), (5, 0.5), (-1, 1.0)]):
-            assert seeded_row_tokens(logits, neighbours) == alone, f"beside {neighbours}, other tokens"
-    return check

@@ -5,6 +5,7 @@ batch of N copies of the same logits) against the exact filtered softmax."""
 import pytest
 import torch
 
+from course.testing import assert_seeded_row_ignores_its_batch
 from nanovllm_final import SamplingParams
 from nanovllm_final.layers.sampler import Sampler
 
@@ -109,7 +110,7 @@ def test_seeded_requests_reproduce_end_to_end(tiny_qwen3_dir, make_llm):
     assert differs != alone
 
 
-def test_a_seeded_row_ignores_its_neighbours_parameters(assert_seeded_row_ignores_its_batch):
+def test_a_seeded_row_ignores_its_neighbours_parameters():
     assert_seeded_row_ignores_its_batch("cpu")  # the kernel's torch twin; the Triton kernel: test_kernels_interpret.py
 
 
