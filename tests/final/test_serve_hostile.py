@@ -146,7 +146,7 @@ def test_strict_types_and_the_field_that_was_sent(served, endpoint, body, param,
     response = httpx.post(f"{served[0]}/v1/{endpoint}", json=body, timeout=60)
     assert response.status_code == 400, response.text
     assert_openai_error(response.json(), param, words)
-    if param == "max_completion_tokens" and "disagree" not in words:
+    if param == "max_completion_tokens" and "disagree" not in words:  # no word of the field not sent
         assert "max_tokens" not in response.json()["error"]["message"].replace("max_completion_tokens", "")
 
 
