@@ -121,3 +121,34 @@ def assert_same_tokens(actual, expected, what: str) -> None:
             f"{what}: token {same} is {actual[same]}, expected {expected[same]} ({agree}; got {actual}, expected {expected})"
         )
     raise AssertionError(f"{what}: got {len(actual)} tokens, expected {len(expected)} ({agree}; got {actual}, expected {expected})")
+
+
+def seeded_row_tokens(logits: torch.Tensor, neighbours: list[tuple[int, float]], steps: int = 8) -> list[int]:
+    """nanovllm_final's Sampler: the tokens a seeded row (temperature 0.8, no top-k or top-p)
+    draws over `steps` positions from the (V,) logits, batched with neighbours: unseeded rows of
+    (top_k, top_p). Its generator is reseeded per position, as ModelRunner.prepare_sample does."""
+    from nanovllm_final.engine.model_runner import position_seed
+    from nanovllm_final.layers.sampler import Sampler
+
+    n, device = 1 + len(neighbours), logits.device
+    top_ks = torch.tensor([-1] + [k for k, _ in neighbours], device=device)
+    top_ps = torch.tensor([1.0] + [p for _, p in neighbours], device=device)
+    temperatures, min_ps = torch.full((n,), 0.8, device=device), torch.zeros(n, device=device)
+    generator = torch.Generator(device)
+    tokens = []
+    for position in range(steps):
+        generator.manual_seed(position_seed(7, position))
+        out = Sampler()(logits.expand(n, -1).contiguous(), temperatures, top_ks, top_ps, min_ps,
+                        [generator] + [None] * len(neighbours))
+        tokens.append(int(out[0]))
+    return tokens
+
+
+def assert_seeded_row_ignores_its_batch(device: str) -> None:
+    """A seeded row draws the same tokens alone and beside top-k and top-p rows (which send the
+    batch down the sampler's sorting path, while the row alone takes the sampling kernel's)."""
+    logits = torch.randn(1000, generator=torch.Generator().manual_seed(0)).to(device)
+    alone = seeded_row_tokens(logits, [])
+    assert len(set(alone)) > 1, "the seeded row should draw different tokens at different positions"
+    for neighbours in ([(50, 1.0)], [(-1, 0.9), (5, 0.5), (-1, 1.0)]):
+        assert seeded_row_tokens(logits, neighbours) == alone, f"beside {neighbours}, other tokens"

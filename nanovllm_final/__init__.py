@@ -8,7 +8,8 @@ Read in this order: llm.py (the interface), engine/ (sequence, block_manager, sc
 model_runner, llm_engine), models/qwen3.py (the model), layers/ (its pieces), kernels/ (the
 attention and norm kernels, Triton on GPU, torch on CPU), utils/ (the batch context, the loader).
 serve.py puts the engine behind OpenAI's HTTP API (openai_api.py: the request shapes;
-engine/engine_loop.py: the thread that steps it); bench.py and bench_serving.py measure it.
+engine/engine_loop.py: the thread that steps it; metrics.py: what /metrics shows); bench.py and
+bench_serving.py measure it.
 """
 
 from nanovllm_final.llm import LLM

@@ -1,18 +1,23 @@
 """The OpenAI request and response shapes the server speaks, and how a request becomes engine input.
 
     CompletionRequest, ChatRequest   the JSON bodies of /v1/completions and /v1/chat/completions
-    parse(cls, body)                 body -> request, or an APIError(400) naming the bad field
+    load_json(body)                  bytes -> JSON, or an APIError(400): not JSON, NaN, nested too deep
+    parse(cls, body)                 JSON -> request, or an APIError(400) naming the bad field
     APIError                         an error in OpenAI's shape: {"error": {message, type, param, code}}
 
-Fields follow OpenAI's API, plus vLLM's extras (top_k, min_p, ignore_eos). Fields OpenAI has but
+Fields follow OpenAI's API, plus vLLM's extras (top_k, min_p, ignore_eos). Types are strict, as
+OpenAI's own checks are: `"3"` is not a number and `true` is not 1 (pydantic's lax mode would
+turn `"max_tokens": true` into one token); `null` means the field's default. Fields OpenAI has but
 this engine does not implement (n > 1, logprobs, tools...) are accepted only at the value that
 turns them off, so a client that sends `n: 1` works and one that asks for `n: 2` hears why not.
 """
 
+import json
 import time
 import uuid
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from nanovllm_final.sampling_params import SamplingParams
 
@@ -27,14 +32,26 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
 
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(BaseModel):
+    """JSON types as they are sent (no "3" for 3, no true for 1); `null` for a field with a default
+    means that default, as in OpenAI's API."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def null_means_default(cls, data):
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {k: v for k, v in data.items() if v is not None or k not in fields or fields[k].is_required()}
+
+
+class StreamOptions(Strict):
     include_usage: bool = False
 
 
-class SamplingFields(BaseModel):
+class SamplingFields(Strict):
     """What both endpoints share: the model, the sampling parameters, streaming."""
-    model_config = ConfigDict(extra="forbid")
     model: str | None = None
     max_tokens: int | None = None  # None: up to max_model_len
     temperature: float = 1.0
@@ -61,7 +78,12 @@ class SamplingFields(BaseModel):
             return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, min_p=self.min_p,
                                   max_tokens=max_tokens, ignore_eos=self.ignore_eos, stop=self.stop, seed=self.seed)
         except ValueError as err:  # SamplingParams' messages start with the field's name
-            raise bad_request(str(err)) from err
+            raise self.as_sent(bad_request(str(err))) from err
+
+    def as_sent(self, error: "APIError") -> "APIError":
+        """The error, naming the field the client sent where it says max_tokens (chat's
+        max_completion_tokens is checked as max_tokens)."""
+        return error
 
 
 class CompletionRequest(SamplingFields):
@@ -80,8 +102,12 @@ class CompletionRequest(SamplingFields):
         return prompt
 
 
-class ChatMessage(BaseModel):
-    role: str
+ROLES = ("system", "developer", "user", "assistant")  # developer: OpenAI's newer name for system
+
+
+class ChatMessage(Strict):
+    model_config = ConfigDict(extra="ignore")  # name, refusal...: labels the template does not use
+    role: Literal[ROLES]
     content: str | list[dict] | None = None
 
 
@@ -93,18 +119,26 @@ class ChatRequest(SamplingFields):
     tool_choice: str | dict | None = None
     response_format: dict | None = None
 
+    def as_sent(self, error: APIError) -> APIError:
+        if "max_completion_tokens" in self.model_fields_set and error.param == "max_tokens":
+            error.param = "max_completion_tokens"
+            error.message = error.message.replace("max_tokens", "max_completion_tokens")
+        return error
+
     def conversation(self) -> list[dict]:
-        """Messages as the chat template takes them; text parts of a content list are joined."""
+        """Messages as the chat template takes them; text parts of a content list are joined;
+        a developer message is a system message."""
         if not self.messages:
             raise APIError(400, "messages is empty; give at least one message", "messages")
         out = []
         for i, m in enumerate(self.messages):
             content = m.content or ""
             if isinstance(content, list):
-                if any(part.get("type") != "text" for part in content):
-                    raise APIError(400, f"messages[{i}].content: only text parts are supported", "messages")
-                content = "".join(part.get("text", "") for part in content)
-            out.append({"role": m.role, "content": content})
+                if any(part.get("type") != "text" or not isinstance(part.get("text"), str) for part in content):
+                    raise APIError(400, f"messages[{i}].content: only text parts are supported, each "
+                                   '{"type": "text", "text": "..."}', "messages")
+                content = "".join(part["text"] for part in content)
+            out.append({"role": "system" if m.role == "developer" else m.role, "content": content})
         return out
 
 
@@ -124,7 +158,46 @@ def bad_request(message: str) -> APIError:
     return APIError(400, message, first if first in fields else None)
 
 
+MAX_JSON_DEPTH = 32  # OpenAI's request bodies nest 5 deep (body, messages, a message, content, a part)
+
+
+def load_json(body: bytes):
+    """The request body as JSON. Python's JSON accepts NaN and Infinity (not JSON), and nesting
+    deep enough to raise RecursionError in it or in anything after it: each is a 400 here."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        value = json.loads(body, parse_constant=no_constant)
+        too_deep = nesting_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH
+    except RecursionError:
+        too_deep = True
+    except ValueError as err:
+        raise APIError(400, f"the request body is not valid JSON ({err})") from None
+    if too_deep:
+        raise APIError(400, f"the request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+                       "no field of this API needs that many")
+    return value
+
+
+def nesting_depth(value, limit: int) -> int:
+    """How deep lists and dicts nest in `value` (a scalar: 0, [1]: 1), counted up to limit + 1
+    at most; level by level, without recursion."""
+    depth, level = 0, [value] if isinstance(value, (list, dict)) else []  # the containers at this depth
+    while level and depth <= limit:
+        depth += 1
+        level = [v for x in level for v in (x.values() if isinstance(x, dict) else x) if isinstance(v, (list, dict))]
+    return depth
+
+
+def shown(value, width: int = 80) -> str:
+    """A client's value in an error message, as JSON, cut to `width` characters."""
+    text = json.dumps(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def parse(cls: type[SamplingFields], body) -> SamplingFields:
+    """JSON (load_json's) -> a request, or an APIError(400) that names the field."""
     if not isinstance(body, dict):
         raise APIError(400, "the request body must be a JSON object")
     try:
@@ -139,12 +212,15 @@ def parse(cls: type[SamplingFields], body) -> SamplingFields:
             raise APIError(400, "prompt must be a string or a list of token ids", param) from None
         if first["type"] == "missing":
             raise APIError(400, f"{where} is required", param) from None
-        raise APIError(400, f"{where}: {first['msg']} (got {str(first.get('input'))[:80]})", param) from None
+        raise APIError(400, f"{where}: {first['msg']} (got {shown(first.get('input'))})", param) from None
     for name in request.model_fields_set & UNSUPPORTED.keys():
         value = getattr(request, name)
         if value not in UNSUPPORTED[name]:
-            raise APIError(400, f"{name}={value!r} is not supported by this server", name)
+            raise APIError(400, f"{name}={shown(value)} is not supported by this server", name)
     if isinstance(request, ChatRequest) and request.max_completion_tokens is not None:
+        if request.max_tokens not in (None, request.max_completion_tokens):
+            raise APIError(400, f"max_completion_tokens={request.max_completion_tokens} and max_tokens="
+                           f"{request.max_tokens} disagree; send one of them", "max_completion_tokens")
         request.max_tokens = request.max_completion_tokens
     return request
 

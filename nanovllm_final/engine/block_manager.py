@@ -52,6 +52,7 @@ class BlockManager:
         self.hash_to_block_id: dict[int, int] = {}
         self.free_block_ids: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))  # LRU first
         self.num_hit_tokens = 0  # prompt tokens served from the prefix cache, for stats and tests
+        self.num_query_tokens = 0  # prompt tokens looked up there (hit rate: hits / queries)
 
     @property
     def num_free_blocks(self) -> int:
@@ -125,6 +126,7 @@ class BlockManager:
         seq.num_cached_tokens = len(hits) * self.block_size
         seq.num_hashed_blocks = len(hits)
         self.num_hit_tokens += seq.num_cached_tokens
+        self.num_query_tokens += seq.num_tokens
 
     def deallocate(self, seq: Sequence) -> None:
         # Last block first, so a sequence's tail (least likely to be shared) is evicted first.

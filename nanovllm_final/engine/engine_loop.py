@@ -6,17 +6,21 @@ only. Other threads talk to it through an inbox:
 
     request = loop.submit(seq)    queue a checked Sequence; its outputs arrive on request.outputs
     loop.abort(request)           the client left: finish the sequence, its KV blocks go back
+    loop.finish_all()             the server is stopping: every request ends now ("abort"), and
+                                  later ones are refused
 
 Each step, the new requests join the running batch (continuous batching) and every request that
 got a token receives one delta {"text", "token_ids", "finished", "finish_reason"} on its
 asyncio.Queue, handed over with call_soon_threadsafe. The text is decoded incrementally while a
-request runs and in full once it finishes, so the streamed text adds up to LLM.generate's. If a step raises, the engine is broken:
-every pending request gets the error, and later ones are refused (`error` is set).
+request runs and in full once it finishes, so the streamed text adds up to LLM.generate's. If a
+step raises, the engine is broken: every pending request gets the error, and later ones are
+refused (`error` is set). An observer (metrics.py) sees every delta as it is handed over.
 """
 
 import asyncio
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 
 from nanovllm_final.engine.llm_engine import LLMEngine
@@ -35,6 +39,8 @@ class Request:
     decoded: str = ""
     prefix_offset: int = 0
     read_offset: int = 0
+    arrival: float = field(default_factory=time.monotonic)  # for the time to first token
+    last_token_at: float | None = None
 
     def put(self, item) -> None:
         """From the engine thread: hand a delta (or an exception) to the request's coroutine."""
@@ -45,13 +51,16 @@ class Request:
 
 
 class EngineLoop:
-    def __init__(self, engine: LLMEngine):
-        self.engine = engine
+    def __init__(self, engine: LLMEngine, observer=None):
+        """observer: None, or an object whose observe(request, num_new_tokens, now) the engine
+        thread calls with each delta, before the request's fields move on (metrics.py)."""
+        self.engine, self.observer = engine, observer
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()  # ("add" | "abort", Request)
         self.wakeup = threading.Event()
         self.requests: dict[int, Request] = {}  # seq_id -> Request, engine thread only
         self.error: BaseException | None = None
         self.stopping = False
+        self.finishing = False  # finish_all() was called: no request runs any more
         self.max_batch = 0  # the most sequences that got a token in one step (tests look at it)
         self.num_aborted = 0
         self.thread = threading.Thread(target=self._run, name="engine-loop", daemon=True)
@@ -60,6 +69,8 @@ class EngineLoop:
     # ---- called from any thread ---------------------------------------------------------------
     def submit(self, seq: Sequence) -> Request:
         """Queue a sequence made by engine.make_sequence (which checked it). Call from a coroutine."""
+        if self.finishing:
+            raise RuntimeError("the server is shutting down; send the request to another server")
         request = Request(seq, asyncio.get_running_loop())
         self.inbox.put(("add", request))
         self.wakeup.set()
@@ -72,6 +83,16 @@ class EngineLoop:
         if not request.seq.is_finished:
             self.inbox.put(("abort", request))
             self.wakeup.set()
+
+    def finish_all(self) -> None:
+        """End every request at the next step boundary with finish_reason "abort": each gets its
+        last delta (a stream its final chunk and [DONE]) and its blocks go back. Requests that
+        arrive later are refused, or, if they raced this call, end at once the same way."""
+        self.finishing = True
+        self.wakeup.set()
+
+    def is_alive(self) -> bool:
+        return self.error is None and self.thread.is_alive()
 
     def is_idle(self) -> bool:
         return self.inbox.empty() and not self.requests
@@ -86,6 +107,8 @@ class EngineLoop:
         try:
             while not self.stopping:
                 self._drain_inbox()
+                if self.finishing:
+                    self._finish_all()
                 if not self.requests:
                     self.wakeup.wait()
                     self.wakeup.clear()  # anything submitted after wait() returned is in the inbox
@@ -114,6 +137,11 @@ class EngineLoop:
                 self.engine.abort([request.seq])  # frees its blocks at once
                 self.num_aborted += 1
 
+    def _finish_all(self) -> None:
+        for request in list(self.requests.values()):
+            self.engine.abort([request.seq])
+            self._send_delta(request)  # finished: its last delta, and it leaves self.requests
+
     def _send_delta(self, request: Request) -> None:
         seq = request.seq
         if seq.is_finished or self.engine.tokenizer is None:
@@ -125,9 +153,12 @@ class EngineLoop:
             hold = max((len(s) for s in seq.sampling_params.stop), default=1) - 1
             text = request.decoded[:max(0, len(request.decoded) - hold)]
         new_text = text[len(request.sent_text):] if text.startswith(request.sent_text) else ""
+        token_ids = seq.token_ids[seq.num_prompt_tokens + request.sent_tokens:]
+        if self.observer is not None:
+            self.observer.observe(request, len(token_ids), time.monotonic())
         request.put({
             "text": new_text,
-            "token_ids": seq.token_ids[seq.num_prompt_tokens + request.sent_tokens:],
+            "token_ids": token_ids,
             "finished": seq.is_finished,
             "finish_reason": seq.finish_reason,
         })

@@ -55,6 +55,15 @@ class Batch:
     graph: int = 0
 
 
+def position_seed(seed: int, position: int) -> int:
+    """The generator seed for a seeded request's token at `position` in its output: a 64-bit
+    mix (splitmix64's) of the two, so nearby seeds and positions give unrelated streams."""
+    z = (seed * 0x9E3779B97F4A7C15 + position) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return z ^ (z >> 31)
+
+
 class ModelRunner:
     def __init__(self, config: Config, rank: int, events=None):
         self.config, self.rank, self.events = config, rank, events
@@ -379,27 +388,34 @@ class ModelRunner:
     def prepare_sample(self, seqs: list[Sequence]):
         """The sampler's arguments for these sequences. Most steps sample for the same sequences
         as the step before (the batch changes only when one joins or leaves): those reuse its
-        tensors."""
+        tensors. A seeded request's generator is reseeded every step from its seed and the
+        position of the token it draws, so its tokens depend on nothing else (layers/sampler.py)."""
         ids = [seq.seq_id for seq in seqs]
-        if self.sample_cache is not None and self.sample_cache[0] == ids:
-            return self.sample_cache[1]
-        result = self._prepare_sample(seqs)
-        self.sample_cache = (ids, result)
+        if self.sample_cache is None or self.sample_cache[0] != ids:
+            self.sample_cache = (ids, self._prepare_sample(seqs))
+        result = self.sample_cache[1]
+        for row, _ in result[-1]["seeded"]:
+            seq = seqs[row]
+            seq.generator.manual_seed(position_seed(seq.sampling_params.seed, seq.num_completion_tokens))
         return result
 
     def _prepare_sample(self, seqs: list[Sequence]):
         params = [seq.sampling_params for seq in seqs]
         for seq in seqs:
             if seq.sampling_params.seed is not None and seq.generator is None:
-                seq.generator = torch.Generator(self.device).manual_seed(seq.sampling_params.seed)
+                seq.generator = torch.Generator(self.device)
         # One copy for the four columns; top_k travels as a float (exact far beyond any vocabulary).
         temperature, top_k, top_p, min_p = self.to_device(
             [[getattr(p, name) for p in params] for name in ("temperature", "top_k", "top_p", "min_p")], torch.float32)
         vocab = self.config.hf_config.vocab_size
-        flags = dict(all_greedy=all(p.temperature == 0 for p in params),
-                     need_sort=any(0 < p.top_k < vocab or p.top_p < 1 for p in params),
-                     need_min_p=any(p.min_p > 0 for p in params))
-        return temperature, top_k.long(), top_p, min_p, [seq.generator for seq in seqs], flags
+
+        def flags(params) -> dict:
+            return dict(all_greedy=all(p.temperature == 0 for p in params),
+                        need_sort=any(0 < p.top_k < vocab or p.top_p < 1 for p in params),
+                        need_min_p=any(p.min_p > 0 for p in params))
+
+        seeded = [(row, flags([p])) for row, p in enumerate(params) if p.seed is not None and p.temperature > 0]
+        return temperature, top_k.long(), top_p, min_p, [seq.generator for seq in seqs], dict(flags(params), seeded=seeded)
 
     @torch.inference_mode()
     def run_model(self, batch: Batch) -> torch.Tensor:

@@ -10,8 +10,19 @@ CPU). The general path below handles the rest.
 The filters run on the whole batch at once: one sort of each row, then per-row thresholds as
 tensors ((B, 1) columns), so a batch of mixed requests costs the same as a uniform one. The draw
 is the exponential race: argmax(p / E) with E ~ Exp(1) picks token i with probability p_i, and
-needs only noise, which lets a seeded request draw its noise from its own generator (a small
-loop over the seeded rows only) while the others share one.
+needs only noise.
+
+A seeded request (one with a torch.Generator) must get the same tokens whatever runs beside it.
+The two paths draw noise differently (the kernel takes one Philox key from the generator, the
+general path a whole row of noise), and a batch takes the general path as soon as any row asks
+for top-k or top-p. So a seeded row is drawn again on its own, by the path its own parameters
+choose, from its own generator (a small loop over the seeded rows only; the batch's draw for it
+is dropped). The engine reseeds that generator from the request's seed and the token's position
+in the output (ModelRunner.prepare_sample), so a draw never depends on how many came before.
+Given its logits, a seeded row's token is then the same in any batch, on a CPU and on a GPU.
+What can still differ is the logits: a matrix multiply may sum in another order for another
+batch size (a GPU's more often than a CPU's), which changes the last bits of a logit and flips a
+draw only when two tokens' noisy scores are that close.
 
 Which filters are needed at all (`flags`) is best decided from the Python parameters: asking the
 tensors (`bool(t.any())`) would wait for the GPU to finish the forward pass first.
@@ -30,31 +41,47 @@ class Sampler(nn.Module):
                 flags: dict | None = None) -> torch.Tensor:
         """logits (B, V); temperatures, top_ps, min_ps (B,) float; top_ks (B,) int (-1 = all);
         generators: B entries, a torch.Generator for a seeded row or None; flags: all_greedy,
-        need_sort, need_min_p as Python bools (read from the tensors when not given).
+        need_sort, need_min_p as Python bools, and `seeded`: [(row, that row's own flags)] for
+        the seeded rows that sample (read from the tensors when not given).
         -> (B,) token ids."""
-        flags = flags or sampling_flags(temperatures, top_ks, top_ps, min_ps, logits.shape[-1])
+        flags = flags or sampling_flags(temperatures, top_ks, top_ps, min_ps, logits.shape[-1], generators)
         if flags["all_greedy"]:
             return logits.argmax(dim=-1)  # the bf16 logits' order is their float32 values' order
-        if not flags["need_sort"]:
-            return sample_gumbel(logits, temperatures, min_ps, generators, flags["need_min_p"])
-        logits = logits.float()
-        greedy = logits.argmax(dim=-1)
-        is_greedy = temperatures == 0
-        logits = logits / torch.where(is_greedy, 1.0, temperatures).unsqueeze(1)
-        probs = filtered_probs(logits, top_ks, top_ps, min_ps, flags["need_sort"], flags["need_min_p"])  # (B, V)
-        noise = torch.empty_like(probs).exponential_(1)
-        for i, gen in enumerate(generators or []):
-            if gen is not None:  # redraw this row from its own stream: reproducible per request
-                noise[i] = torch.empty_like(probs[i]).exponential_(1, generator=gen)
-        noise.clamp_min_(torch.finfo(noise.dtype).tiny)  # a drawn 0 would make 0/0 = NaN on a filtered token
-        sampled = (probs / noise).argmax(dim=-1)
-        return torch.where(is_greedy, greedy, sampled)
+        tokens = draw(logits, temperatures, top_ks, top_ps, min_ps, flags)
+        for i, own in flags["seeded"]:  # again, alone and from its own generator: see the docstring
+            row = slice(i, i + 1)
+            tokens[i] = draw(logits[row], temperatures[row], top_ks[row], top_ps[row], min_ps[row], own,
+                             generators[i])[0]
+        return tokens
 
 
-def sampling_flags(temperatures, top_ks, top_ps, min_ps, vocab_size: int) -> dict:
-    return dict(all_greedy=bool((temperatures == 0).all()),
-                need_sort=bool(((top_ks > 0) & (top_ks < vocab_size)).any() or (top_ps < 1).any()),
-                need_min_p=bool((min_ps > 0).any()))
+def draw(logits, temperatures, top_ks, top_ps, min_ps, flags: dict, generator=None) -> torch.Tensor:
+    """One token per row; the noise from `generator` (one row only) or from torch's."""
+    generators = None if generator is None else [generator]
+    if not flags["need_sort"]:
+        return sample_gumbel(logits, temperatures, min_ps, generators, flags["need_min_p"])
+    logits = logits.float()
+    greedy = logits.argmax(dim=-1)
+    is_greedy = temperatures == 0
+    logits = logits / torch.where(is_greedy, 1.0, temperatures).unsqueeze(1)
+    probs = filtered_probs(logits, top_ks, top_ps, min_ps, flags["need_sort"], flags["need_min_p"])  # (B, V)
+    noise = torch.empty_like(probs).exponential_(1, generator=generator)
+    noise.clamp_min_(torch.finfo(noise.dtype).tiny)  # a drawn 0 would make 0/0 = NaN on a filtered token
+    sampled = (probs / noise).argmax(dim=-1)
+    return torch.where(is_greedy, greedy, sampled)
+
+
+def sampling_flags(temperatures, top_ks, top_ps, min_ps, vocab_size: int, generators=None) -> dict:
+    """The flags from the tensors (this waits for them); ModelRunner.prepare_sample gives the same
+    from the requests' parameters instead."""
+    def of(rows) -> dict:
+        top_k = top_ks[rows]
+        return dict(all_greedy=bool((temperatures[rows] == 0).all()),
+                    need_sort=bool(((top_k > 0) & (top_k < vocab_size)).any() or (top_ps[rows] < 1).any()),
+                    need_min_p=bool((min_ps[rows] > 0).any()))
+
+    seeded = [(i, of(slice(i, i + 1))) for i, gen in enumerate(generators or []) if gen is not None]
+    return dict(of(slice(None)), seeded=[(i, own) for i, own in seeded if not own["all_greedy"]])
 
 
 def filtered_probs(logits: torch.Tensor, top_ks: torch.Tensor, top_ps: torch.Tensor, min_ps: torch.Tensor,

@@ -75,7 +75,7 @@ def test_sampler_graph_matches_the_sampler_row_by_row(tiny_qwen3_dir, make_llm, 
     vocab = llm.config.hf_config.vocab_size
     with torch.inference_mode():
         graphs.outputs[:8] = torch.randn(8, vocab) * 3
-    flags = dict(all_greedy=False, need_sort=False, need_min_p=min_p > 0)
+    flags = dict(all_greedy=False, need_sort=False, need_min_p=min_p > 0, seeded=[])
     for temperature in ([0.5, 1.0, 1.5, 0.8, 1.0, 2.0, 0.7, 1.2], [50.0] * 8):
         args = (torch.tensor(temperature), torch.full((8,), -1), torch.ones(8), torch.full((8,), min_p), [None] * 8,
                 flags)

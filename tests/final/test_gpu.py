@@ -8,7 +8,7 @@ float32 on most tokens (bf16 rounding may flip a near-tie).
 import pytest
 import torch
 
-from course.testing import PROMPTS
+from course.testing import PROMPTS, assert_seeded_row_ignores_its_batch
 from nanovllm_final import LLM, SamplingParams
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -91,3 +91,21 @@ def test_async_scheduling_matches_sync_on_gpu(tiny_model_dir, random_prompts):
             outputs[mode] = plain, ended
             assert llm.is_finished()
     assert outputs[True] == outputs[False]
+
+
+def test_seeded_row_ignores_its_batch_on_gpu():
+    """The same logits: the Triton sampling kernel alone, the sorting path beside top-k/top-p rows."""
+    assert_seeded_row_ignores_its_batch("cuda")
+
+
+@pytest.mark.parametrize("enforce_eager", [True, False])
+def test_seeded_request_alone_and_beside_top_p_top_k_on_gpu(tiny_model_dir, enforce_eager):
+    """End to end, in float32: logits that differ in their last bits with the batch size flip a
+    draw only on a near-tie (layers/sampler.py), far rarer in float32 than in bf16."""
+    seeded = SamplingParams(temperature=0.8, max_tokens=24, ignore_eos=True, seed=11)
+    others = [SamplingParams(temperature=1.0, top_p=0.9, max_tokens=6, ignore_eos=True),
+              SamplingParams(temperature=1.0, top_k=5, max_tokens=30, ignore_eos=True)]
+    with cuda_llm(tiny_model_dir, dtype=torch.float32, enforce_eager=enforce_eager) as llm:
+        alone = llm.generate([[1, 2, 3]], seeded, use_tqdm=False)[0]["token_ids"]
+        batched = llm.generate([[9, 9], [1, 2, 3], [4]], [others[0], seeded, others[1]], use_tqdm=False)[1]["token_ids"]
+    assert batched == alone

@@ -17,6 +17,8 @@ import os
 import pytest
 import torch
 
+from course.testing import assert_seeded_row_ignores_its_batch
+
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1" and os.environ.get("NANOVLLM_TRITON_INTERPRET") == "1"
 pytestmark = pytest.mark.skipif(
     not INTERPRETING,
@@ -371,3 +373,9 @@ def test_sample_gumbel_draws(monkeypatch):
     assert torch.equal(out, sampling.sample_gumbel(*args, seeds=seeds))
     a = sampling.row_seeds(2, "cpu", [None, torch.Generator().manual_seed(7)])[1]
     assert a == sampling.row_seeds(5, "cpu", [None, torch.Generator().manual_seed(7)])[1]
+
+
+def test_a_seeded_row_ignores_its_neighbours_parameters():
+    """Alone, the seeded row takes this kernel's path; beside top-k and top-p rows, the batch
+    takes the sorting path and the row is drawn again alone (layers/sampler.py)."""
+    assert_seeded_row_ignores_its_batch("cpu")

@@ -5,6 +5,7 @@ batch of N copies of the same logits) against the exact filtered softmax."""
 import pytest
 import torch
 
+from course.testing import assert_seeded_row_ignores_its_batch
 from nanovllm_final import SamplingParams
 from nanovllm_final.layers.sampler import Sampler
 
@@ -107,3 +108,17 @@ def test_seeded_requests_reproduce_end_to_end(tiny_qwen3_dir, make_llm):
     differs = llm.generate([[1, 2, 3]], SamplingParams(temperature=1.0, top_k=50, max_tokens=10, ignore_eos=True, seed=124),
                            use_tqdm=False)[0]["token_ids"]
     assert differs != alone
+
+
+def test_a_seeded_row_ignores_its_neighbours_parameters():
+    assert_seeded_row_ignores_its_batch("cpu")  # the kernel's torch twin; the Triton kernel: test_kernels_interpret.py
+
+
+def test_seeded_request_alone_and_beside_top_p_top_k_requests(tiny_qwen3_dir, make_llm):
+    llm = make_llm(tiny_qwen3_dir)
+    seeded = SamplingParams(temperature=0.8, max_tokens=10, ignore_eos=True, seed=11)
+    alone = llm.generate([[1, 2, 3]], seeded, use_tqdm=False)[0]["token_ids"]
+    others = [SamplingParams(temperature=1.0, top_p=0.9, max_tokens=4, ignore_eos=True),
+              SamplingParams(temperature=1.0, top_k=5, max_tokens=12, ignore_eos=True)]
+    batched = llm.generate([[9, 9], [1, 2, 3], [4]], [others[0], seeded, others[1]], use_tqdm=False)[1]["token_ids"]
+    assert batched == alone

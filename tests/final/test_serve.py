@@ -4,53 +4,26 @@ concurrent clients batched together; a client that leaves frees its blocks; bad 
 OpenAI-shaped errors and change nothing; the online benchmark runs against it."""
 
 import asyncio
-import contextlib
 import json
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from nanovllm_final import LLM, SamplingParams
-from nanovllm_final.serve import build_app
 
 ENGINE = dict(num_kvcache_blocks=256, kvcache_block_size=16, device="cpu")
 GREEDY = dict(temperature=0, max_tokens=8)
 
 
-@contextlib.contextmanager
-def running_server(llm: LLM, name: str = "tiny"):
-    """Serve `llm` on a free port from a thread; yields (base_url, engine_loop)."""
-    app = build_app(llm, name)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app.state.engine_loop
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
-def served(tiny_qwen3_dir):
+def served(tiny_qwen3_dir, running_server):
     """(base_url, engine_loop, llm) of one server for the whole module."""
     llm = LLM(tiny_qwen3_dir, **ENGINE)
-    with running_server(llm) as (url, loop):
-        yield url, loop, llm
+    with running_server(llm) as (url, app):
+        yield url, app.state.engine_loop, llm
     llm.close()
 
 
@@ -216,7 +189,7 @@ def test_models_health_and_the_openai_client_errors(served, client):
         client.completions.create(model="tiny", prompt="x", n=3)
 
 
-def test_a_failed_engine_answers_503(tiny_qwen3_dir):
+def test_a_failed_engine_answers_503(tiny_qwen3_dir, running_server):
     llm = LLM(tiny_qwen3_dir, **ENGINE)
 
     def broken_step():
@@ -248,27 +221,12 @@ def test_bench_serving_reports_vllm_metrics(served, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_command_line_serves(tiny_qwen3_dir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "nanovllm_final.serve", str(tiny_qwen3_dir), "--port", str(port),
-                                "--served-model-name", "cli", "--num-kvcache-blocks", "32", "--device", "cpu"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
-        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=60,
+def test_the_command_line_serves(tiny_qwen3_dir, cli_server):
+    with cli_server(tiny_qwen3_dir, "--served-model-name", "cli", "--num-kvcache-blocks", "32") as (process, url):
+        answer = httpx.post(f"{url}/v1/chat/completions", timeout=60,
                             json={"model": "cli", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3})
         assert answer.status_code == 200 and answer.json()["model"] == "cli"
-    finally:
         process.terminate()
-    # uvicorn shuts down cleanly (and the engine with it), then ends by re-raising SIGTERM.
-    assert process.wait(timeout=30) == -signal.SIGTERM
-    assert "Application shutdown complete" in process.stdout.read()
+        # uvicorn shuts down cleanly (and the engine with it), then ends by re-raising SIGTERM.
+        assert process.wait(timeout=30) == -signal.SIGTERM
+        assert "Application shutdown complete" in process.stdout.read()
