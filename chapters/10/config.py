@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ch05 import config
+from ch09 import config
 from ch10.fp8 import FP8_DTYPE
 
 KV_CACHE_DTYPES = ("auto", "fp8")
