@@ -17,8 +17,13 @@ here from the chapter's own code, never typed in by hand:
           prefix-caching BlockManager, the pool after each request (needs the model folder)
     ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
           (needs the model folder); the JS filters them as nanovllm_final's sampler does
-    ch08  what each rank of nanovllm_final's Qwen3-0.6B holds at 1, 2, 4 and 8 ranks (the model
-          built on the meta device) and the all-reduces of a layer
+    ch08  what each rank holds of Qwen3-0.6B split by chapter 8's layers at 1, 2, 4 and 8 ranks
+          (ch01's model with ch08's parallel Parts, built on the meta device) and the all-reduce
+          bytes per token from ch08.allreduce_bytes_per_token
+    ch09  the bytes of residual add + RMSNorm, torch's ops against the fused kernel (ch09.traffic,
+          Qwen3-0.6B's rows in bf16), and the GPU measurement of decode steps, eager against CUDA
+          graphs, from chapters/09/measurements/decode_graphs.json (`python -m ch09.measure_gpu`
+          on a GPU writes it; "measured": null until then)
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
 
@@ -447,34 +452,33 @@ CH08_RANKS = (1, 2, 4, 8)
 
 
 def ch08_data() -> dict:
-    """What one rank of nanovllm_final's Qwen3 holds at each tensor-parallel size: the model built
-    on the meta device with set_tp(0, size), its weights' shapes read off (no weights loaded)."""
+    """What rank 0 holds at each tensor-parallel size: chapter 1's model with chapter 8's parallel
+    layers, built on the meta device as rank 0 of n (shapes only, no weights), and what each rank
+    sends per token, counted by chapter 8's own function."""
     import torch
 
-    from nanovllm_final.config import ModelConfig
-    from nanovllm_final.layers import linear
-    from nanovllm_final.models.qwen3 import Qwen3ForCausalLM
+    from ch01.config import ModelConfig
+    from ch01.model import CausalLM, Parts
+    from ch08 import RowParallelLinear, allreduce_bytes_per_token, tensor_parallel
+    from ch08.model_runner import PARALLEL_LAYERS
 
     config = ModelConfig.from_dict(CH02_MODELS[CH08_MODEL]["config"])
     sizes = []
-    try:
-        for tp in CH08_RANKS:
-            linear.set_tp(0, tp)
-            with torch.device("meta"):
-                model = Qwen3ForCausalLM(config)
-            layer = model.model.layers[0]
-            row_parallel = sum(isinstance(m, linear.RowParallelLinear) for m in layer.modules())
-            weights = {"embed_tokens / lm_head": model.model.embed_tokens.weight}
-            weights.update({name.removesuffix(".weight"): p for name, p in layer.named_parameters() if p.dim() == 2})
-            sizes.append({
-                "tp": tp,
-                "parameters_per_rank": sum(p.numel() for p in model.parameters()),
-                "heads_per_rank": layer.self_attn.qkv_proj.num_heads,
-                "kv_heads_per_rank": layer.self_attn.qkv_proj.num_kv_heads,
-                "shards": {name: list(p.shape) for name, p in weights.items()},
-            })
-    finally:
-        linear.set_tp(0, 1)  # the module-wide default, for whatever runs next in this process
+    for tp in CH08_RANKS:
+        with tensor_parallel(0, tp), torch.device("meta"):
+            model = CausalLM(config, Parts(**PARALLEL_LAYERS))
+        layer = model.model.layers[0]
+        row_parallel = sum(isinstance(m, RowParallelLinear) for m in layer.modules())
+        weights = {"embed_tokens / lm_head": model.model.embed_tokens.weight}
+        weights.update({name.removesuffix(".weight"): p for name, p in layer.named_parameters() if p.dim() == 2})
+        sizes.append({
+            "tp": tp,
+            "parameters_per_rank": sum(p.numel() for p in model.parameters()),
+            "heads_per_rank": layer.self_attn.attn.num_heads,
+            "kv_heads_per_rank": layer.self_attn.attn.num_kv_heads,
+            "allreduce_bytes_per_token": allreduce_bytes_per_token(config, tp, dtype_bytes=2),
+            "shards": {name: list(p.shape) for name, p in weights.items()},
+        })
     return {
         "model": CH08_MODEL,
         "layers": config.num_hidden_layers,
@@ -483,6 +487,27 @@ def ch08_data() -> dict:
         # A row-parallel layer (o_proj, down_proj) all-reduces its output: one hidden vector per token.
         "all_reduces_per_layer": row_parallel,
         "ranks": sizes,
+    }
+
+
+# --- chapter 9: fused kernels and CUDA graphs -----------------------------------------------------
+
+CH09_MEASUREMENT = REPO_ROOT / "chapters" / "09" / "measurements" / "decode_graphs.json"
+CH09_TOKENS = [1, 8, 64, 256]  # decode batch sizes: one token each
+
+
+def ch09_data() -> dict:
+    import torch
+
+    from ch09.traffic import add_rms_norm_traffic
+
+    measured = json.loads(CH09_MEASUREMENT.read_text(encoding="utf-8")) if CH09_MEASUREMENT.is_file() else None
+    return {
+        "traffic": [add_rms_norm_traffic(n, 1024, torch.bfloat16) for n in CH09_TOKENS],  # Qwen3-0.6B's hidden size
+        "measurement_file": str(CH09_MEASUREMENT.relative_to(REPO_ROOT)),
+        "measure_command": "python -m ch09.measure_gpu",
+        "measured": measured and {key: measured[key] for key in
+                                  ("model", "context_len", "steps", "environment", "date", "command")},
     }
 
 
@@ -528,7 +553,7 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 
-BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch10": ch10_data}
+BUILDERS = {"ch01": ch01_data, "ch02": ch02_data, "ch03": ch03_data, "ch04": ch04_data, "ch05": ch05_data, "ch06": ch06_data, "ch07": ch07_data, "ch08": ch08_data, "ch09": ch09_data, "ch10": ch10_data}
 
 
 def dumps(data: dict) -> str:

@@ -33,7 +33,7 @@ def run_node(script: str):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04", "ch05", "ch08"])
+@pytest.mark.parametrize("name", ["ch02", "ch03", "ch04", "ch05", "ch08", "ch09"])
 def test_committed_data_is_what_the_script_writes(name):
     fresh = visual_data.dumps(visual_data.BUILDERS[name]())
     assert (visual_data.OUT_DIR / f"{name}.json").read_text(encoding="utf-8") == fresh, (

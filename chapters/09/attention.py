@@ -17,5 +17,5 @@ class Attention(attention.Attention):
         if q.shape[0] != ctx.context_lens.shape[0]:  # N tokens for B sequences, N > B: some compute several
             return super().forward(q, k, v)
         store_kvcache(k, v, self.k_cache, self.v_cache, ctx.slot_mapping)  # first: each query sees its own key
-        context_lens = ctx.context_lens.to(q.device)  # already there in a graph; one small copy otherwise
+        context_lens = ctx.context_lens.to(q.device)  # a no-op in the engine: its prepare put them there
         return paged_decode_attention(q, self.k_cache, self.v_cache, ctx.block_tables, context_lens, self.scale)

@@ -1,8 +1,8 @@
-"""Chapter 5's Config, and whether decode steps may replay CUDA graphs."""
+"""Chapter 8's Config, and whether decode steps may replay CUDA graphs."""
 
 from dataclasses import dataclass
 
-from ch05 import config
+from ch08 import config
 
 
 @dataclass

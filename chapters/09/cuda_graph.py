@@ -81,6 +81,9 @@ class DecodeGraphs:
         self.inputs = GraphInputs.allocate(max_bs, -(-max_model_len // block_size), param.device)
         self.hidden = torch.zeros(max_bs, model.config.hidden_size, dtype=param.dtype, device=param.device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        # The warm-up below runs the model for real, while sequences' K/V are in the pool: its
+        # rows must store nothing and read nothing.
+        self.inputs.slot_mapping.fill_(-1)
         pool = None
         for bs in reversed(self.batch_sizes if capture else []):  # the largest first: the others fit in its pool
             self.step(bs)  # warm up: compile the kernels, outside the recording

@@ -48,7 +48,7 @@ def fused_add_rms_norm_kernel(x_ptr, residual_ptr, weight_ptr, out_ptr, residual
     way chapter 1's rms_norm rounds it (float32 math, the normalized row rounded to the output
     dtype before the weight multiplies it). BLOCK is hidden rounded up to a power of two."""
     raise NotImplementedError(
-        "Exercise 9.3: residual add + RMSNorm in one pass — load a row of x and of residual once, store "
+        "Exercise 9.3: the residual add and RMSNorm in one pass — load a row of x and of residual once, store "
         "their sum, then normalize it; see notebooks/09_triton_cuda_graphs.ipynb, section 'Fusing the add into the norm'"
     )
 

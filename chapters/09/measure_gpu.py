@@ -7,7 +7,7 @@ The model is Qwen3-0.6B's architecture with random bf16 weights built on the GPU
 do not depend on the values), with chapter 9's parts (the store and paged decode kernels, the
 fused add + RMSNorm). For each batch size, B sequences of CONTEXT_LEN tokens each decode one
 token: the step the engine's run_model runs, its inputs laid out as the model runner lays them
-out (slots and block tables on the GPU, context lengths on the host). Eager, every kernel is
+out (slots, block tables and context lengths on the GPU). Eager, every kernel is
 launched from Python; with graphs, the inputs are copied into the static buffers and one graph
 replays (cuda_graph.py). Before any timing, the two must give the same hidden states, to
 bf16's rounding (a padded batch may take other GEMM tiles, so not always bit for bit).
@@ -63,6 +63,12 @@ def build(batch_sizes: list[int], device="cuda", dtype=torch.bfloat16, config: d
             model = CausalLM(ModelConfig.from_dict(config), parts=ModelRunner.parts).eval()
         finally:
             torch.set_default_dtype(default)
+    with torch.no_grad():  # chapter 8's layers start empty (a loader fills them): random weights, unit norms
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.02)
+            else:
+                param.fill_(1.0)
     num_blocks = max(batch_sizes) * -(-CONTEXT_LEN // BLOCK_SIZE)
     PoolRunner(model, num_blocks, BLOCK_SIZE)  # allocates the pool and hands each layer its views
     return model
@@ -77,7 +83,7 @@ def decode_inputs(B: int, vocab_size: int, device) -> tuple[torch.Tensor, torch.
     slot_mapping = block_tables[:, last // BLOCK_SIZE] * BLOCK_SIZE + last % BLOCK_SIZE
     input_ids = torch.randint(0, min(vocab_size, 10000), (B,), device=device)
     positions = torch.full((B,), last, dtype=torch.int64, device=device)
-    context = Context(cu_seqlens_q=torch.arange(B + 1), context_lens=torch.full((B,), CONTEXT_LEN),
+    context = Context(cu_seqlens_q=torch.arange(B + 1), context_lens=torch.full((B,), CONTEXT_LEN, device=device),
                       slot_mapping=slot_mapping, block_tables=block_tables)
     return input_ids, positions, context
 

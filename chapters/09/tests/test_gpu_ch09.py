@@ -57,19 +57,22 @@ def test_fused_add_rms_norm_kernel(dtype):
     assert_close(out, want_out, dtype, "fused_add_rms_norm")
 
 
-def test_graph_tokens_equal_eager_tokens(tiny_qwen3_dir):
+def test_graph_tokens_equal_eager_tokens(tiny_qwen3_dir, monkeypatch):
+    """The same prompts with enforce_eager and with graphs (captured at the first decode step, one
+    per batch size, and replayed for every decode step after the prefill)."""
     params = [SamplingParams(temperature=0, max_tokens=n, ignore_eos=True) for n in MAX_TOKENS]
+    replays = []
+    replay = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda graph: (replays.append(graph), replay(graph))[1])
     outs = {}
     for eager in (True, False):
         llm = ch09.LLM(tiny_qwen3_dir, device="cuda", max_num_seqs=6, max_model_len=48, kvcache_block_size=4,
                        enforce_eager=eager)
+        outs[eager] = [o["token_ids"] for o in llm.generate(PROMPTS, params, use_tqdm=False)]
         graphs = llm.model_runner.graphs
         assert (graphs is None) == eager
-        if graphs is not None:
-            assert sorted(graphs.graphs) == [1, 2, 4, 6], "one captured graph per batch size"
-            replays = []
-            for bs, graph in graphs.graphs.items():
-                graph.replay = (lambda g, b: lambda: (replays.append(b), g())[1])(graph.replay, bs)
-        outs[eager] = [o["token_ids"] for o in llm.generate(PROMPTS, params, use_tqdm=False)]
+        llm.close()
     assert outs[False] == outs[True]
-    assert len(replays) == max(MAX_TOKENS) - 1 and {6, 4, 1} <= set(replays)
+    assert sorted(graphs.graphs) == [1, 2, 4, 6], "one captured graph per batch size"
+    sizes = [next(bs for bs, g in graphs.graphs.items() if g is graph) for graph in replays]
+    assert len(sizes) == max(MAX_TOKENS) - 1 and {6, 4, 1} <= set(sizes), sizes

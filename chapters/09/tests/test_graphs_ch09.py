@@ -4,10 +4,11 @@ the batch sizes and kinds of steps that take a graph. The captured graphs are ch
 (test_gpu_ch09.py)."""
 
 import pytest
+import torch
 
 import ch09
 from ch01.sampling_params import SamplingParams
-from ch09 import cuda_graph
+from ch09 import cuda_graph, measure_gpu, model_runner
 from ch09.cuda_graph import DecodeGraphs
 
 # Six prompts that finish one after another, so decode batches shrink 6, 5, 4, 3, 2, 1 and most
@@ -48,6 +49,52 @@ def test_static_buffer_steps_give_the_plain_tokens(tiny_model_dir):
     # Every decode step ran through the buffers, at a graph's size: 5 sequences ran as 6, 3 as 4.
     assert set(replays) <= {1, 2, 4, 6} and {6, 4, 1} <= set(replays), replays
     assert len(replays) == max(MAX_TOKENS) - 1, "every step after the prefill is a decode step of the graphs"
+
+
+def test_graphs_are_made_at_the_first_decode_step(tiny_qwen3_dir, monkeypatch):
+    """As on a GPU: no graphs until the first pure decode batch, then one DecodeGraphs whose
+    making runs the model (the capture's warm-up, here one eager step of each size) in the
+    middle of the engine's step; the tokens stay the plain engine's."""
+    made = []
+
+    def make(model, *limits):
+        graphs = DecodeGraphs(model, *limits, capture=False)
+        for bs in graphs.batch_sizes:
+            graphs.step(bs)  # what a capture runs: sets and resets the context
+        made.append(graphs)
+        return graphs
+
+    monkeypatch.setattr(model_runner, "DecodeGraphs", make)
+    llm = ch09.LLM(tiny_qwen3_dir, **CONFIG)
+    llm.model_runner.capture_graphs = True  # as with device="cuda"
+    params = [SamplingParams(temperature=0, max_tokens=n, ignore_eos=True) for n in MAX_TOKENS]
+    tokens = [out["token_ids"] for out in llm.generate(PROMPTS, params, use_tqdm=False)]
+    assert len(made) == 1 and llm.model_runner.graphs is made[0]
+    assert tokens == engine_tokens(tiny_qwen3_dir, graphs=False)
+
+
+def test_new_buffers_store_and_read_nothing(tiny_qwen3_dir):
+    """The capture's warm-up runs the model on the buffers as they are, at the first decode step,
+    with live sequences in the pool: every row must store nothing and attend to nothing."""
+    llm = ch09.LLM(tiny_qwen3_dir, **CONFIG)
+    graphs = DecodeGraphs(llm.model_runner.model, 6, 48, 4, capture=False)
+    assert (graphs.inputs.slot_mapping == -1).all() and (graphs.inputs.context_lens == 0).all()
+
+
+def test_the_gpu_measurement_steps_run_on_a_cpu():
+    """measure_gpu.py's model and decode steps at a tiny size, so that the GPU run does not find
+    their mistakes: finite hidden states, and the padded static-buffer step equal to the eager one."""
+    tiny = dict(measure_gpu.QWEN3_0_6B, vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=16)
+    model = measure_gpu.build([4], device="cpu", dtype=torch.float32, config=tiny)
+    graphs = DecodeGraphs(model, 4, measure_gpu.CONTEXT_LEN, measure_gpu.BLOCK_SIZE, capture=False)
+    with torch.inference_mode():
+        for B in (1, 3):
+            input_ids, positions, context = measure_gpu.decode_inputs(B, 300, "cpu")
+            eager = measure_gpu.eager_step(model, input_ids, positions, context).clone()
+            staged = measure_gpu.graph_step(graphs, input_ids, positions, context)
+            assert torch.isfinite(eager).all() and eager.abs().max() > 0
+            torch.testing.assert_close(staged, eager, atol=1e-5, rtol=1e-5)
 
 
 def test_enforce_eager_is_an_option():
