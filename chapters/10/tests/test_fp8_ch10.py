@@ -110,7 +110,7 @@ def test_the_pool_holds_codes_and_the_scales_are_set_once(tiny_qwen3_dir):
     from ch07.sampling_params import SamplingParams
 
     llm = ch10.LLM(tiny_qwen3_dir, kv_cache_dtype="fp8")
-    layers = llm.model_runner.attention_layers()
+    layers = llm.model_runner.fp8_layers()
     assert llm.model_runner.kv_cache.dtype == fp8.FP8_DTYPE and len(layers) > 0
     assert all(attn.k_scale.tolist() == [1.0] * attn.num_kv_heads for attn in layers), "scales start unset"
     llm.generate([[5, 6, 7, 8, 9]], SamplingParams(temperature=0, max_tokens=3, ignore_eos=True), use_tqdm=False)
