@@ -40,15 +40,15 @@ class ModelRunner:
         # max_num_seqs sequences.
         self.allocate_kv_cache(max_num_seqs, max_model_len)
 
-    def allocate_kv_cache(self, num_rows: int, row_len: int) -> None:
+    def allocate_kv_cache(self, num_rows: int, row_len: int, dtype: torch.dtype | None = None) -> None:
         """One zeroed tensor holding K and V of every layer, self.kv_cache: (2, n_layers, num_rows,
-        row_len, n_kv_heads, head_dim), in the dtype of the model's weights; each attention layer
-        gets views of its K and V part."""
+        row_len, n_kv_heads, head_dim), in `dtype` (by default the dtype of the model's weights);
+        each attention layer gets views of its K and V part."""
         layers = [m for m in self.model.modules() if isinstance(m, Attention)]
         first = layers[0]
         param = next(self.model.parameters())
         shape = (2, len(layers), num_rows, row_len, first.num_kv_heads, first.head_dim)
-        self.kv_cache = torch.zeros(shape, dtype=param.dtype, device=param.device)
+        self.kv_cache = torch.zeros(shape, dtype=dtype or param.dtype, device=param.device)
         for i, attn in enumerate(layers):
             attn.k_cache, attn.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]  # (num_rows, row_len, n_kv_heads, head_dim)
 
