@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from course import progress
 from quizzes.core import QuizError, Result, available_chapters, fairness_problems, grade, load_quiz, normalize_reply
+from quizzes.html import PASS_FRACTION
 
 WIDTH = 88
 
@@ -171,6 +173,8 @@ def main(argv=None) -> int:
         print("\nquiz stopped; run it again any time", file=sys.stderr)
         return 130
     summary(quiz, results, sys.stdout)
+    total = sum(r.score for r in results)
+    progress.record_quiz(str(quiz.chapter), total, len(quiz.questions), total >= PASS_FRACTION * len(quiz.questions) - 1e-9)
     return 0
 
 
