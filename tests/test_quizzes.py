@@ -371,6 +371,22 @@ def test_fairness_catches_the_longest_option_being_right():
     assert fairness_problems(tie) == []
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_terminal_shows_math_as_plain_text(chapter, capsys):
+    """The site typesets $...$; the terminal quiz prints it plainly (q_i · k_j), never raw LaTeX."""
+    from quizzes.__main__ import describe, show_question
+
+    quiz = load_quiz(chapter)
+    for i, q in enumerate(quiz.questions, 1):
+        show_question(i, q, sys.stdout)
+        print(describe(grade(quiz, q, None)))
+        if q.type != "numeric":
+            print(describe(grade(quiz, q, q.answer if q.type == "single" else tuple(q.answer))))
+    out = capsys.readouterr().out
+    raw = sorted(set(re.findall(r"\$[^$\n]*\$|\\[A-Za-z]+", out)))
+    assert not raw, f"quizzes/{chapter}.yaml prints raw LaTeX in the terminal: {raw[:5]}"
+
+
 def test_fairness_catches_the_shortest_option_being_right():
     unfair = _fair_quiz(one={"options": _options("abc", long="ac")})  # b alone is short, and right
     assert any("strictly shortest in 1 of 2" in p for p in fairness_problems(unfair))
