@@ -94,6 +94,11 @@ def test_home_page_and_notebooks(site):
         assert needle in home, needle
     for notebook in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), f"{notebook.name} is not on the site"
+        rendered = (site / "notebooks" / notebook.stem / "index.html").read_text(encoding="utf-8")
+        pictures = sorted(p.name for p in (DOCS / "assets" / "notebooks").glob(f"{notebook.stem}-*.png"))
+        missing = [name for name in pictures if f"assets/notebooks/{name}" not in rendered]
+        assert not missing, f"the site's {notebook.name} does not show its pictures {missing}"
+        assert all((site / "assets" / "notebooks" / name).is_file() for name in pictures)
 
 
 # --- fast checks, no build ---------------------------------------------------------------------
