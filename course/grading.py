@@ -332,3 +332,19 @@ def pytest_sessionfinish(session):
     path = session.config.getoption("--exercise-report")
     if path:
         Path(path).write_text(json.dumps(session.config._exercise_results, indent=1))
+    if _source(session.config) == "learner":
+        _record_progress(session.config._exercise_results)
+
+
+def _record_progress(results: list[dict]) -> None:
+    """Each exercise whose graders ran: passed when every one of them passed (`python -m course progress`)."""
+    from course import progress
+
+    verdicts: dict[str, dict[str, bool]] = {}
+    for r in results:
+        if r["outcome"] == "skipped" and r["exercise"] not in verdicts.get(r["chapter"], {}):
+            continue  # skipped before any grader of it ran (an edited stub in another mode, a -k)
+        mine = verdicts.setdefault(r["chapter"], {})
+        mine[r["exercise"]] = mine.get(r["exercise"], True) and r["outcome"] == "passed"
+    for chapter, passed in verdicts.items():
+        progress.record_exercises(chapter, passed)

@@ -15,8 +15,9 @@ here from the chapter's own code, never typed in by hand:
           roofline from the same module
     ch06  chat prompts sharing a system prompt (SmolLM2's tokenizer) through nanovllm_final's
           prefix-caching BlockManager, the pool after each request (needs the model folder)
-    ch07  SmolLM2's real next-token logits for two prompts, the most likely 400 of each
-          (needs the model folder); the JS filters them as nanovllm_final's sampler does
+    ch07  SmolLM2's whole next-token distribution for two prompts: the likeliest 400 tokens by
+          name, the rest of the vocabulary counted by logit (needs the model folder); the JS
+          filters them as ch07's sampler does
     ch08  what each rank holds of Qwen3-0.6B split by chapter 8's layers at 1, 2, 4 and 8 ranks
           (ch01's model with ch08's parallel Parts, built on the meta device) and the all-reduce
           bytes per token from ch08.allreduce_bytes_per_token
@@ -421,10 +422,12 @@ def ch06_data(model_path: Path = SMOLLM2) -> dict:
 # --- chapter 7: sampling filters on real logits ----------------------------------------------------
 
 CH07_PROMPTS = ["The capital of France is", "Once upon a time, there was a"]  # one sure, one open
-CH07_KEEP = 400  # the most likely tokens kept per prompt; the rest of the vocabulary is left out
+CH07_NAMED = 400  # the most likely tokens, each with its text and logit
+CH07_TAIL_STEP = 0.01  # every other token of the vocabulary, counted by its logit rounded to this
 
 
-def ch07_data(model_path: Path = SMOLLM2) -> dict:
+def ch07_model_logits(model_path: Path = SMOLLM2) -> tuple:
+    """(the tokenizer, {prompt: its next-token logits over the whole vocabulary, float32 (vocab,)})."""
     import torch
 
     from ch01 import LLM
@@ -432,20 +435,41 @@ def ch07_data(model_path: Path = SMOLLM2) -> dict:
     if not (model_path / "config.json").is_file():
         raise FileNotFoundError(f"{model_path} has no config.json; run `make model` first")
     llm = LLM(model_path)
-    prompts = []
+    logits = {}
     with torch.inference_mode():
         for prompt in CH07_PROMPTS:
             ids = llm.encode_prompt(prompt)
             hidden = llm.model(torch.tensor(ids), torch.arange(len(ids)))  # (T, D)
-            logits = llm.model.compute_logits(hidden[-1:])[0].float()  # (vocab,)
-            top = torch.topk(logits, CH07_KEEP)
-            prompts.append({
-                "prompt": prompt,
-                "mass": round(torch.softmax(logits, -1)[top.indices].sum().item(), 4),  # at temperature 1
-                "tokens": [llm.tokenizer.decode([i]) for i in top.indices.tolist()],
-                "logits": [round(x, 3) for x in top.values.tolist()],
-            })
-    return {"model": "SmolLM2-135M-Instruct", "vocab_size": llm.config.vocab_size, "keep": CH07_KEEP, "prompts": prompts}
+            logits[prompt] = llm.model.compute_logits(hidden[-1:])[0].float()  # (vocab,)
+    return llm.tokenizer, logits
+
+
+def ch07_data(model_path: Path = SMOLLM2) -> dict:
+    """The whole next-token distribution of each prompt: the CH07_NAMED likeliest tokens one by one,
+    and every other token of the vocabulary in `tail`, as [logit, how many tokens have it] with the
+    logit rounded to CH07_TAIL_STEP. Nothing is left out: entropies, top-p counts and draws over
+    the tail are the model's (to the rounding), which is where temperature and top-p act most."""
+    import torch
+
+    tokenizer, all_logits = ch07_model_logits(model_path)
+    prompts = []
+    for prompt, logits in all_logits.items():
+        ranked = logits.sort(descending=True)
+        head, rest = ranked.indices[:CH07_NAMED], ranked.values[CH07_NAMED:]
+        steps = torch.round(rest.double() / CH07_TAIL_STEP).long()  # (vocab - CH07_NAMED,)
+        values, counts = steps.unique(sorted=True, return_counts=True)
+        prompts.append({
+            "prompt": prompt,
+            "tokens": [tokenizer.decode([i]) for i in head.tolist()],
+            "logits": [round(x, 3) for x in ranked.values[:CH07_NAMED].tolist()],
+            "tail": [[round(v * CH07_TAIL_STEP, 2), c] for v, c in zip(values.flip(0).tolist(), counts.flip(0).tolist())],
+        })
+    return {"model": "SmolLM2-135M-Instruct", "vocab_size": int(logits.shape[-1]), "named": CH07_NAMED, "prompts": prompts}
+
+
+def ch07_logits(entry: dict) -> list[float]:
+    """Every logit of one ch07 prompt, most likely first: the named ones, then the tail expanded."""
+    return entry["logits"] + [value for value, count in entry["tail"] for _ in range(count)]
 
 
 # --- chapter 8: tensor parallelism ---------------------------------------------------------------

@@ -5,19 +5,39 @@ a malformed answers file) print one line and exit with status 2.
 """
 
 import argparse
+import re
 import sys
 import textwrap
 from pathlib import Path
 
 import yaml
 
+from course import progress
 from quizzes.core import QuizError, Result, available_chapters, fairness_problems, grade, load_quiz, normalize_reply
+from quizzes.html import PASS_FRACTION
 
 WIDTH = 88
 
 
+MATH = re.compile(r"\$([^$\n]+)\$")
+SYMBOLS = {"cdot": "·", "times": "×", "sum": "Σ", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "lceil": "⌈",
+           "rceil": "⌉", "lfloor": "⌊", "rfloor": "⌋", "approx": "≈", "infty": "∞", "sqrt": "√", "to": "→"}
+
+
+def plain_math(text: str) -> str:
+    """The quiz's LaTeX ($q_i \\cdot k_j$, which the site typesets) as plain text for a terminal: q_i · k_j."""
+    def one(m):
+        math = m[1].replace("\\_", "_")
+        math = re.sub(r"\\(?:mathrm|text|operatorname)\{([^{}]*)\}", r"\1", math)
+        math = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1) / (\2)", math)
+        math = re.sub(r"\\([A-Za-z]+)", lambda c: SYMBOLS.get(c[1], c[1]), math)
+        math = re.sub(r"([_^])\{([^{}]*\s[^{}]*)\}", r"\1(\2)", math)  # a subscript of several words keeps its grouping
+        return math.replace("{", "").replace("}", "")
+    return MATH.sub(one, text)
+
+
 def wrap(text: str, indent: str = "") -> str:
-    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    paragraphs = [" ".join(p.split()) for p in plain_math(text).strip().split("\n\n")]
     return "\n\n".join(textwrap.fill(p, WIDTH, initial_indent=indent, subsequent_indent=indent) for p in paragraphs)
 
 
@@ -26,7 +46,7 @@ def show_question(i: int, q, out) -> None:
     print(f"\n{i}. [{q.id}] ({kind})", file=out)
     print(wrap(q.text, "   "), file=out)
     for letter, opt in zip(q.letters, q.options):
-        print(textwrap.fill(" ".join(opt.text.split()), WIDTH, initial_indent=f"   ({letter}) ", subsequent_indent="       "), file=out)
+        print(textwrap.fill(" ".join(plain_math(opt.text).split()), WIDTH, initial_indent=f"   ({letter}) ", subsequent_indent="       "), file=out)
 
 
 def describe(result: Result) -> str:
@@ -171,6 +191,8 @@ def main(argv=None) -> int:
         print("\nquiz stopped; run it again any time", file=sys.stderr)
         return 130
     summary(quiz, results, sys.stdout)
+    total = sum(r.score for r in results)
+    progress.record_quiz(str(quiz.chapter), total, len(quiz.questions), total >= PASS_FRACTION * len(quiz.questions) - 1e-9)
     return 0
 
 

@@ -260,7 +260,8 @@ def fairness_problems(quiz: Quiz) -> list[str]:
     """What makes a quiz guessable without reading; [] when none. tests/test_quizzes.py holds
     every quiz file to this (`python -m quizzes --check NN` prints it):
 
-    - the right option is the strictly longest one in at most a third of the single-choice questions;
+    - the right option is the strictly longest one in at most a third of the single-choice questions,
+      and the strictly shortest one in at most a third;
     - in a multiple-choice question, length does not separate the right options from the wrong
       ones (some wrong option is at least as long as the shortest right one);
     - single-choice answers use at least two positions, and no position holds more than half of them
@@ -277,6 +278,12 @@ def fairness_problems(quiz: Quiz) -> list[str]:
         problems.append(
             f"the right option is the strictly longest in {len(longest)} of {len(single)} single-choice "
             f"questions ({', '.join(longest)}); at most a third may be: lengthen a wrong option or trim the right one"
+        )
+    shortest = [q.id for q in single if _strictly_shortest(q) == q.answer]
+    if 3 * len(shortest) > len(single):
+        problems.append(
+            f"the right option is the strictly shortest in {len(shortest)} of {len(single)} single-choice "
+            f"questions ({', '.join(shortest)}); at most a third may be: trim a wrong option or lengthen the right one"
         )
     for q in multiple:
         right = [len(o.text) for letter, o in zip(q.letters, q.options) if letter in q.answer]
@@ -314,6 +321,12 @@ def _strictly_longest(q: Question) -> str | None:
     """The letter of the option strictly longer than every other, or None on a tie."""
     lengths = sorted(((len(o.text), letter) for letter, o in zip(q.letters, q.options)), reverse=True)
     return lengths[0][1] if lengths[0][0] > lengths[1][0] else None
+
+
+def _strictly_shortest(q: Question) -> str | None:
+    """The letter of the option strictly shorter than every other, or None on a tie."""
+    lengths = sorted((len(o.text), letter) for letter, o in zip(q.letters, q.options))
+    return lengths[0][1] if lengths[0][0] < lengths[1][0] else None
 
 
 # ---------------------------------------------------------------------------------------------

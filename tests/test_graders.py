@@ -156,3 +156,21 @@ def test_test_file_names_are_unique():
     names = [p.name for p in REPO_ROOT.glob("**/test_*.py") if ".venv" not in p.parts and "build" not in p.parts]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     assert not duplicates, f"rename these so each test file name is unique in the repo: {duplicates}"
+
+
+def test_a_crash_in_an_engine_run_names_the_line_of_exercises_py(tmp_path, monkeypatch):
+    """ch04's graders report a crash inside the engine in one line (pytrace=False, no traceback):
+    that line must still say where in exercises.py the learner's code raised."""
+    from ch04.scheduler import Scheduler
+    from ch04.tests import test_scheduler_exercises_ch04 as graders
+
+    (tmp_path / "exercises.py").write_text("def schedule(self):\n    batch = []\n    return batch, self.waiting[7]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "exercises", raising=False)
+    import exercises
+
+    monkeypatch.setattr(Scheduler, "schedule", exercises.schedule)
+    with pytest.raises(pytest.fail.Exception) as failure:
+        graders.schedule(graders.small_scheduler())
+    message = str(failure.value)
+    assert "IndexError" in message and "exercises.py:3 in schedule: return batch, self.waiting[7]" in message, message

@@ -371,6 +371,48 @@ def test_fairness_catches_the_longest_option_being_right():
     assert fairness_problems(tie) == []
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_terminal_shows_math_as_plain_text(chapter, capsys):
+    """The site typesets $...$; the terminal quiz prints it plainly (q_i · k_j), never raw LaTeX."""
+    from quizzes.__main__ import describe, show_question
+
+    quiz = load_quiz(chapter)
+    for i, q in enumerate(quiz.questions, 1):
+        show_question(i, q, sys.stdout)
+        print(describe(grade(quiz, q, None)))
+        if q.type != "numeric":
+            print(describe(grade(quiz, q, q.answer if q.type == "single" else tuple(q.answer))))
+    out = capsys.readouterr().out
+    raw = sorted(set(re.findall(r"\$[^$\n]*\$|\\[A-Za-z]+", out)))
+    assert not raw, f"quizzes/{chapter}.yaml prints raw LaTeX in the terminal: {raw[:5]}"
+
+
+def test_fairness_catches_the_shortest_option_being_right():
+    unfair = _fair_quiz(one={"options": _options("abc", long="ac")})  # b alone is short, and right
+    assert any("strictly shortest in 1 of 2" in p for p in fairness_problems(unfair))
+    tie = _fair_quiz(one={"options": _options("abc", long="c")})  # a and b tie for shortest
+    assert fairness_problems(tie) == []
+
+
+def page_numbers(text: str) -> set[str]:
+    """Every number a page writes, without its thousands commas: '114,688' -> '114688'."""
+    return {n.replace(",", "") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if (REPO_ROOT / "docs" / "chapters" / f"{c}.md").is_file()])
+def test_numeric_answers_need_the_idea_applied(chapter):
+    """A numeric question asks for a number the chapter's page does not print: the learner applies
+    the idea to new numbers instead of finding the page's worked example again. (Answers of one or
+    two digits, such as a count of 3 blocks, are too common to check.)"""
+    numbers = page_numbers((REPO_ROOT / "docs" / "chapters" / f"{chapter}.md").read_text(encoding="utf-8"))
+    replayed = []
+    for q in load_quiz(chapter).questions:
+        if q.type == "numeric" and len(re.sub(r"\D", "", f"{q.answer:g}").strip("0")) >= 3:
+            if f"{q.answer:g}" in numbers:
+                replayed.append(f"{q.id} ({q.answer:g})")
+    assert not replayed, f"quizzes/{chapter}.yaml: the page states these answers; give the question new numbers: {replayed}"
+
+
 def test_fairness_catches_right_options_all_longer_in_a_multiple_choice():
     unfair = _fair_quiz(many={"options": _options("abcd", long="ac")})
     assert any("many: every right option is longer" in p for p in fairness_problems(unfair))

@@ -102,6 +102,11 @@ def test_home_page_and_notebooks(site):
         assert needle in home, needle
     for notebook in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), f"{notebook.name} is not on the site"
+        rendered = (site / "notebooks" / notebook.stem / "index.html").read_text(encoding="utf-8")
+        pictures = sorted(p.name for p in (DOCS / "assets" / "notebooks").glob(f"{notebook.stem}-*.png"))
+        missing = [name for name in pictures if f"assets/notebooks/{name}" not in rendered]
+        assert not missing, f"the site's {notebook.name} does not show its pictures {missing}"
+        assert all((site / "assets" / "notebooks" / name).is_file() for name in pictures)
 
 
 @pytest.mark.slow
@@ -360,10 +365,32 @@ def test_chapter_4_visual_compares_static_and_continuous_batching(browser):
 
 @pytest.mark.slow
 def test_chapter_7_visual_filters_real_logits(browser):
+    """The visual's figures are ch07's sampler's on the whole vocabulary (no tail left out)."""
+    import torch
+
+    from ch07 import sampler
+    from course import visual_data
+
+    data = json.loads((visual_data.OUT_DIR / "ch07.json").read_text(encoding="utf-8"))
+    logits = torch.tensor([visual_data.ch07_logits(data["prompts"][0])], dtype=torch.float64)
+
+    def sampled(t, p):  # (tokens kept, entropy in bits, the top token's probability) by ch07's sampler
+        probs = sampler.filtered_probs(logits / t, torch.tensor([-1]), torch.tensor([p], dtype=torch.float64),
+                                       torch.tensor([0.0], dtype=torch.float64))[0]
+        q = probs[probs > 0]
+        return f"{len(q):,}", f"{float(-(q * q.log2()).sum()):.2f} bits", f"{100 * float(q.max()):.1f}%"
+
     root = open_visual(browser, "07")
     figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
-    assert figure("kept") == "all 400"
-    assert figure("top") == "78.3%"  # " Paris": 77.3% of the whole vocabulary, of which these 400 hold 98.6%
+    kept, _, top = sampled(1.0, 1.0)
+    assert figure("kept") == f"all {kept}" and kept == f"{data['vocab_size']:,}"
+    assert figure("top") == top  # " Paris", of the whole vocabulary
+    move_slider(browser, f"{root} input[name=temperature]", 1.5)
+    move_slider(browser, f"{root} input[name=top_p]", 0.9)
+    kept, entropy, top = sampled(1.5, 0.9)  # the tail at T = 1.5: thousands of tokens share the last 10%
+    assert (figure("kept"), figure("entropy"), figure("top")) == (kept, entropy, top)
+    move_slider(browser, f"{root} input[name=temperature]", 1)
+    move_slider(browser, f"{root} input[name=top_p]", 1)
     move_slider(browser, f"{root} input[name=top_k]", 5)
     assert figure("kept") == "5"
     move_slider(browser, f"{root} input[name=top_p]", 0.5)
@@ -375,7 +402,7 @@ def test_chapter_7_visual_filters_real_logits(browser):
     move_slider(browser, f"{root} input[name=temperature]", 1)
     move_slider(browser, f"{root} input[name=top_k]", 0)
     move_slider(browser, f"{root} input[name=min_p]", 0.1)
-    kept = int(figure("kept"))
+    kept = int(figure("kept").replace(",", ""))
     assert 5 < kept < 400
     click(browser, f"{root} [data-action=draw]")
     assert "of 100" in browser.js(f"document.querySelector('{root} svg').textContent")

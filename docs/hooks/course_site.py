@@ -19,6 +19,8 @@ in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quiz
 - `<!-- notebook: NN -->` becomes a link to the rendered notebooks/NN_*.ipynb, or the file's name
   while the notebook does not exist yet. Notebooks live in notebooks/ at the repo root and are
   added to the site here (never executed: outputs are stripped in git).
+- A rendered notebook shows each picture its cells draw: notebooks/export_pictures.py saves them
+  as docs/assets/notebooks/<notebook>-<cell id>.png, and each is put after its cell here.
 """
 
 import ast
@@ -170,8 +172,45 @@ def _visuals(html: str, page) -> str:
     return VISUAL.sub(replace, html)
 
 
+CELL_ANCHOR = re.compile(r'<div\b[^>]*\bid="cell-id=(?P<id>[^"]+)"')  # a notebook cell's div, its attributes in any order
+
+
+def notebook_pictures(stem: str, cell_id: str) -> list[Path]:
+    """The pictures notebooks/export_pictures.py saved for one cell, in order."""
+    folder = REPO_ROOT / "docs" / "assets" / "notebooks"
+    one = folder / f"{stem}-{cell_id}.png"
+    if one.is_file():
+        return [one]
+    numbered = [p for p in folder.glob(f"{glob.escape(stem)}-{glob.escape(cell_id)}-*.png")
+                if re.fullmatch(rf"{re.escape(stem)}-{re.escape(cell_id)}-(\d+)\.png", p.name)]
+    return sorted(numbered, key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+def _notebook_pictures(html: str, page) -> str:
+    """On a rendered notebook (outputs stripped), each cell's exported pictures after the cell."""
+    src = page.file.src_uri
+    if not (src.startswith("notebooks/") and src.endswith(".ipynb")):
+        return html
+    stem = Path(src).stem
+    anchors = list(CELL_ANCHOR.finditer(html))
+    out, last = [], 0
+    for i, m in enumerate(anchors):
+        pictures = notebook_pictures(stem, m["id"])
+        if not pictures:
+            continue
+        end = anchors[i + 1].start() if i + 1 < len(anchors) else len(html)
+        figures = "".join(
+            f'<figure class="notebook-picture"><img src="{get_relative_url(f"assets/notebooks/{p.name}", page.url)}" '
+            f'alt="what cell {html_lib.escape(m["id"])} draws" loading="lazy"><figcaption>What the cell above draws '
+            "(run on the course's CPU by notebooks/export_pictures.py).</figcaption></figure>"
+            for p in pictures)
+        out += [html[last:end], figures]
+        last = end
+    return "".join(out) + html[last:]
+
+
 def on_page_content(html, page, config, files):
-    html = _visuals(html, page)
+    html = _notebook_pictures(_visuals(html, page), page)
     if not QUIZ.search(html):
         return html
     md = markdown_lib.Markdown(extensions=config.markdown_extensions, extension_configs=config.mdx_configs)

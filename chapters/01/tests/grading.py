@@ -29,6 +29,12 @@ def rms_norm_without_float32(x, weight, eps):
     return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * weight
 
 
+def rms_norm_eps_outside_the_root(x, weight, eps):
+    # eps added to the root instead of under it: close for large vectors, off for small ones
+    x32 = x.float()
+    return (x32 / (x32.pow(2).mean(-1, keepdim=True).sqrt() + eps)).to(x.dtype) * weight
+
+
 def rms_norm_std_instead_of_rms(x, weight, eps):  # subtracts the mean: that is LayerNorm's job
     x32 = x.float()
     return ((x32 - x32.mean(-1, keepdim=True)) * torch.rsqrt(x32.var(-1, keepdim=True, unbiased=False) + eps)).to(x.dtype) * weight
@@ -49,14 +55,14 @@ def apply_rope_wrong_sign(x, cos, sin):  # rotates the other way
 
 
 # --- 1.3 causal grouped-query attention ---------------------------------------------------------
-def _attention(q, k, v, scale, *, expand, diagonal=1, masked=True):
+def _attention(q, k, v, scale, *, expand, diagonal=1, masked=True, softmax_dim=-1):
     group = q.shape[1] // k.shape[1]
     k, v = expand(k, group), expand(v, group)
     scores = torch.einsum("qhd,khd->hqk", q.float(), k.float()) * scale
     if masked:
         T = q.shape[0]
         scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(diagonal), float("-inf"))
-    probs = scores.softmax(-1).nan_to_num()
+    probs = scores.softmax(softmax_dim).nan_to_num()
     return torch.einsum("hqk,khd->qhd", probs, v.float()).to(q.dtype)
 
 
@@ -72,10 +78,16 @@ def attention_cannot_see_itself(q, k, v, scale):  # off by one: the mask hides t
     return _attention(q, k, v, scale, expand=lambda t, g: t.repeat_interleave(g, 1), diagonal=0)
 
 
+def attention_softmax_over_queries(q, k, v, scale):
+    # softmax along the wrong axis of (head, query, key): each key's column sums to 1, not each query's row
+    return _attention(q, k, v, scale, expand=lambda t, g: t.repeat_interleave(g, 1), softmax_dim=-2)
+
+
 # --- 1.4 the generate loop ----------------------------------------------------------------------
-def _loop(model, prompt_ids, params, eos_token_ids, generator, *, same_position=False, stop_at_eos=True, row=-1):
+def _loop(model, prompt_ids, params, eos_token_ids, generator, *, same_position=False, stop_at_eos=True, row=-1,
+          copy=True, eos_before_append=False):
     device = model.lm_head.weight.device
-    tokens, new = list(prompt_ids), []
+    tokens, new = list(prompt_ids) if copy else prompt_ids, []
     for _ in range(params.max_tokens):
         ids = torch.tensor(tokens, device=device)
         positions = torch.arange(len(tokens), device=device)
@@ -83,6 +95,8 @@ def _loop(model, prompt_ids, params, eos_token_ids, generator, *, same_position=
             positions = torch.zeros_like(positions)
         logits = model.compute_logits(model(ids, positions))[row]
         nxt = sampler.sample(logits, params.temperature, generator)
+        if eos_before_append and nxt in eos_token_ids and not params.ignore_eos:
+            break
         tokens.append(nxt)
         new.append(nxt)
         if stop_at_eos and nxt in eos_token_ids and not params.ignore_eos:
@@ -111,15 +125,31 @@ def generate_returns_prompt_too(model, prompt_ids, params, eos_token_ids=(), gen
     return list(prompt_ids) + _loop(model, prompt_ids, params, eos_token_ids, generator)
 
 
+@torch.inference_mode()
+def generate_grows_the_callers_prompt(model, prompt_ids, params, eos_token_ids=(), generator=None):
+    # `tokens = prompt_ids` is no copy: every new token is appended to the caller's own list
+    return _loop(model, prompt_ids, params, eos_token_ids, generator, copy=False)
+
+
+@torch.inference_mode()
+def generate_leaves_out_the_eos_token(model, prompt_ids, params, eos_token_ids=(), generator=None):
+    # stops on EOS before keeping it: the caller never sees why the sequence ended
+    return _loop(model, prompt_ids, params, eos_token_ids, generator, eos_before_append=True)
+
+
 PLANTED = {
-    "rms_norm": [rms_norm_without_eps, rms_norm_without_weight, rms_norm_std_instead_of_rms, rms_norm_without_float32],
+    "rms_norm": [rms_norm_without_eps, rms_norm_without_weight, rms_norm_std_instead_of_rms, rms_norm_without_float32,
+                 rms_norm_eps_outside_the_root],
     "apply_rope": [apply_rope_interleaved, apply_rope_wrong_sign],
-    "causal_attention": [attention_wrong_grouping, attention_without_mask, attention_cannot_see_itself],
+    "causal_attention": [attention_wrong_grouping, attention_without_mask, attention_cannot_see_itself,
+                         attention_softmax_over_queries],
     "generate": [
         generate_every_token_at_position_zero,
         generate_never_stops,
         generate_from_first_position,
         generate_returns_prompt_too,
+        generate_grows_the_callers_prompt,
+        generate_leaves_out_the_eos_token,
     ],
 }
 

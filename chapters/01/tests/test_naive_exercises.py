@@ -141,8 +141,12 @@ def test_generate_stops_at_eos(solution, tiny_qwen3_dir):
     eos = greedy[3]  # pretend the 4th greedy token ends the sequence
     first = greedy.index(eos) + 1
     params = SamplingParams(temperature=0, max_tokens=8)
-    assert_same_tokens(solution(llm.model, PROMPTS[0], params, eos_token_ids=(eos,)), greedy[:first],
+    prompt = list(PROMPTS[0])
+    assert_same_tokens(solution(llm.model, prompt, params, eos_token_ids=(eos,)), greedy[:first],
                        f"generate with EOS token {eos} (greedy token number {first}): the loop returns it, then stops")
+    assert prompt == PROMPTS[0], (
+        f"generate changed the prompt list it was given: {PROMPTS[0]} became {prompt}. The caller still owns that "
+        "list; build the growing sequence in a new one (list(prompt_ids))")
     params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
     assert_same_tokens(solution(llm.model, PROMPTS[0], params, eos_token_ids=(eos,)), greedy,
                        f"generate with ignore_eos=True and EOS token {eos}: it runs on to max_tokens=8")

@@ -14,9 +14,10 @@ REFERENCE = {
 
 
 # --- 2.1 attention over the cache ---------------------------------------------------------------
-def _attend(q, k, v, scale, diagonal):
+def _attend(q, k, v, scale, diagonal, grouped=True):
     group = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
+    expand = (lambda t: t.repeat_interleave(group, 1)) if grouped else (lambda t: t.repeat(1, group, 1))
+    k, v = expand(k), expand(v)
     scores = torch.einsum("qhd,khd->hqk", q.float(), k.float()) * scale
     mask = torch.ones(q.shape[0], k.shape[0], dtype=torch.bool).triu(diagonal)
     probs = scores.masked_fill(mask, float("-inf")).softmax(-1).nan_to_num()
@@ -40,6 +41,13 @@ def cached_attention_misses_the_newest_token(q, k_cache, v_cache, context_len, s
     # off by one: context_len - 1 keys, as if the new token were not stored yet
     n = q.shape[0]
     return _attend(q, k_cache[:context_len - 1], v_cache[:context_len - 1], scale, diagonal=context_len - n)
+
+
+def cached_attention_heads_taken_in_turn(q, k_cache, v_cache, context_len, scale):
+    # K/V heads repeated as a block (0, 1, 0, 1) instead of each in place (0, 0, 1, 1): query head h
+    # reads K/V head h % n_kv_heads, not h // group
+    n = q.shape[0]
+    return _attend(q, k_cache[:context_len], v_cache[:context_len], scale, diagonal=context_len - n + 1, grouped=False)
 
 
 # --- 2.2 store, then attend ---------------------------------------------------------------------
@@ -117,7 +125,8 @@ def prepare_context_lens_before_the_step(seqs):
 
 
 # --- 2.4 after the step ---------------------------------------------------------------------------
-def _postprocess(self, seqs, token_ids, *, cache_new_token=False, update_cache=True, stop_at_eos=True, length_check=lambda n, m: n == m):
+def _postprocess(self, seqs, token_ids, *, cache_new_token=False, update_cache=True, stop_at_eos=True, length_check=lambda n, m: n == m,
+                 length_first=False):
     eos = self.config.eos_token_ids
     for seq, token_id in zip(seqs, token_ids):
         if update_cache and not cache_new_token:
@@ -125,7 +134,9 @@ def _postprocess(self, seqs, token_ids, *, cache_new_token=False, update_cache=T
         seq.append_token(token_id)
         if cache_new_token:
             seq.num_cached_tokens = seq.num_tokens
-        if stop_at_eos and token_id in eos and not seq.ignore_eos:
+        if length_first and length_check(seq.num_completion_tokens, seq.max_tokens):
+            seq.finish_reason = "length"
+        elif stop_at_eos and token_id in eos and not seq.ignore_eos:
             seq.finish_reason = "stop"
         elif length_check(seq.num_completion_tokens, seq.max_tokens):
             seq.finish_reason = "length"
@@ -148,11 +159,17 @@ def postprocess_one_token_too_many(self, seqs, token_ids):
     return _postprocess(self, seqs, token_ids, length_check=lambda n, m: n == m + 1)
 
 
+def postprocess_checks_the_length_before_eos(self, seqs, token_ids):
+    # an EOS that is also the last allowed token is reported as "length": the answer looks cut off
+    return _postprocess(self, seqs, token_ids, length_first=True)
+
+
 PLANTED = {
     "cached_attention": [
         cached_attention_mask_without_offset,
         cached_attention_decode_reads_the_whole_row,
         cached_attention_misses_the_newest_token,
+        cached_attention_heads_taken_in_turn,
     ],
     "attention_forward": [
         forward_attends_before_storing,
@@ -171,5 +188,6 @@ PLANTED = {
         postprocess_never_marks_anything_cached,
         postprocess_never_stops_at_eos,
         postprocess_one_token_too_many,
+        postprocess_checks_the_length_before_eos,
     ],
 }

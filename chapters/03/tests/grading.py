@@ -30,6 +30,12 @@ def allocate_without_taking_blocks_off_the_free_list(self, seq):
     seq.block_table.extend(list(self.free_block_ids)[:n])
 
 
+def allocate_around_take_free_block(self, seq):
+    # pops the free list by hand: the blocks are taken, but never recorded in used_block_ids
+    for _ in range((seq.num_tokens + self.block_size - 1) // self.block_size):
+        seq.block_table.append(self.free_block_ids.popleft())
+
+
 # --- 3.2 may_append -----------------------------------------------------------------------------
 def may_append_when_the_last_block_is_full(self, seq):
     # off by one at the boundary: a new block as soon as the last one is exactly full
@@ -45,6 +51,13 @@ def may_append_only_after_the_boundary(self, seq):
 
 def may_append_every_step(self, seq):
     seq.block_table.append(self._take_free_block())
+
+
+def may_append_by_remainder(self, seq):
+    # "the newest token is the first of a block" as num_tokens % block_size == 1: right for blocks of
+    # 2 or more, but with blocks of one token the remainder is always 0 and no block is ever added
+    if seq.num_tokens % self.block_size == 1:
+        seq.block_table.append(self._take_free_block())
 
 
 # --- 3.3 deallocate -----------------------------------------------------------------------------
@@ -105,8 +118,10 @@ def gather_wrong_flatten(cache, block_table, context_len):
 
 
 PLANTED = {
-    "allocate": [allocate_rounds_down, allocate_one_block_too_many, allocate_without_taking_blocks_off_the_free_list],
-    "may_append": [may_append_when_the_last_block_is_full, may_append_only_after_the_boundary, may_append_every_step],
+    "allocate": [allocate_rounds_down, allocate_one_block_too_many, allocate_without_taking_blocks_off_the_free_list,
+                 allocate_around_take_free_block],
+    "may_append": [may_append_when_the_last_block_is_full, may_append_only_after_the_boundary, may_append_every_step,
+                   may_append_by_remainder],
     "deallocate": [deallocate_forgets_to_free, deallocate_keeps_the_table, deallocate_forgets_used_block_ids],
     "compute_slot_mapping": [
         slot_mapping_adds_block_id_and_offset,

@@ -61,21 +61,24 @@ def test_allocate_in_the_engine(solution, tiny_model_dir, monkeypatch):
 
 # --- 3.2 may_append -----------------------------------------------------------------------------
 @pytest.mark.exercise("may_append")
-def test_may_append_at_the_boundary(solution):
-    manager = BlockManager(num_blocks=6, block_size=4)
+@pytest.mark.parametrize("block_size", [4, 1], ids=["blocks of 4", "blocks of 1"])  # with 1, every token starts a block
+def test_may_append_at_the_boundary(solution, block_size):
+    num_blocks = -(-10 // block_size) + 1
+    manager = BlockManager(num_blocks=num_blocks, block_size=block_size)
     seq = sequence_of(3)
     manager.allocate(seq)
     for _ in range(7):  # grow from 3 to 10 tokens, one decode step at a time
         seq.num_cached_tokens = seq.num_tokens
         seq.append_token(0)
         solution(manager, seq)
-        needed = -(-seq.num_tokens // 4)
+        needed = -(-seq.num_tokens // block_size)
         assert len(seq.block_table) == needed, (
-            f"with blocks of 4 slots, a sequence grown to {seq.num_tokens} tokens (its newest at position "
+            f"with blocks of {block_size} slots, a sequence grown to {seq.num_tokens} tokens (its newest at position "
             f"{seq.num_tokens - 1}) holds {len(seq.block_table)} blocks after may_append; it needs {needed}")
-    assert manager.num_free_blocks == 3 and manager.used_block_ids == set(seq.block_table), (
+    free = num_blocks - len(seq.block_table)
+    assert manager.num_free_blocks == free and manager.used_block_ids == set(seq.block_table), (
         f"after growing to 10 tokens: {manager.num_free_blocks} free blocks and used {sorted(manager.used_block_ids)}; "
-        f"expected 3 free and used = the table {seq.block_table}")
+        f"expected {free} free and used = the table {seq.block_table}")
 
 
 @pytest.mark.exercise("may_append")

@@ -13,11 +13,13 @@ REFERENCE = {
 
 
 # --- 4.1 schedule -------------------------------------------------------------------------------
-def _schedule(self, *, seats=None, fifo=True, check_blocks=True, grow=True):
+def _schedule(self, *, seats=None, fifo=True, check_blocks=True, grow=True, reread_room=False):
     batch, num_batched_tokens = [], 0
     room = self.admission_room() if seats is None else seats(self)
     candidates = list(self.waiting)
     for seq in candidates:
+        if reread_room:
+            room = self.admission_room()
         if len(batch) >= room:
             break
         num_new_tokens = seq.num_tokens - seq.num_cached_tokens
@@ -62,6 +64,12 @@ def schedule_without_the_block_check(self):
 def schedule_decode_without_a_new_block(self):
     # the decode forgets may_append: a token that starts a new block has no slot
     return _schedule(self, grow=False)
+
+
+def schedule_rereads_the_room(self):
+    # asks admission_room() again for every candidate: it shrinks as each one joins `running`, so the
+    # seats are counted twice (3 seats admit 2), and a static batch admits one sequence alone
+    return _schedule(self, reread_room=True)
 
 
 # --- 4.2 make_room ------------------------------------------------------------------------------
@@ -128,7 +136,7 @@ def preempt_leaves_the_status_running(self, seq):
 
 # --- 4.4 postprocess ----------------------------------------------------------------------------
 def _postprocess(self, seqs, token_ids, *, eos=True, last=lambda seq: seq.num_completion_tokens == seq.max_tokens,
-                 free=True, leave=True, cache_new_token=False, wait_for_prompt=True):
+                 free=True, leave=True, cache_new_token=False, wait_for_prompt=True, length_first=False):
     for seq, token_id in zip(seqs, token_ids):
         seq.num_cached_tokens += seq.num_scheduled_tokens
         seq.num_scheduled_tokens = 0
@@ -137,7 +145,9 @@ def _postprocess(self, seqs, token_ids, *, eos=True, last=lambda seq: seq.num_co
         seq.append_token(token_id)
         if cache_new_token:
             seq.num_cached_tokens = seq.num_tokens
-        if eos and token_id in self.eos and not seq.ignore_eos:
+        if length_first and last(seq):
+            seq.finish_reason = "length"
+        elif eos and token_id in self.eos and not seq.ignore_eos:
             seq.finish_reason = "stop"
         elif last(seq):
             seq.finish_reason = "length"
@@ -174,6 +184,11 @@ def postprocess_leaves_finished_sequences_running(self, seqs, token_ids):
 def postprocess_counts_the_new_token_as_cached(self, seqs, token_ids):
     # the sampled token has no K/V yet: the next step must compute it
     _postprocess(self, seqs, token_ids, cache_new_token=True)
+
+
+def postprocess_checks_the_length_before_eos(self, seqs, token_ids):
+    # an EOS that is also the last allowed token is reported as "length": the answer looks cut off
+    _postprocess(self, seqs, token_ids, length_first=True)
 
 
 # --- 4.5 step -----------------------------------------------------------------------------------
@@ -220,12 +235,24 @@ def step_without_postprocess(self):
     return seqs, *counts
 
 
+def step_counts_prompt_tokens(self):
+    # counts each sequence's prompt, not what the step computed: right until a preempted sequence
+    # recomputes its prompt and the tokens it had generated
+    seqs, is_prefill = self.scheduler.schedule()
+    if not seqs:
+        return [], 0, 0
+    num_tokens = sum(seq.num_prompt_tokens if is_prefill else 1 for seq in seqs)
+    self.scheduler.postprocess(seqs, self.model_runner.run(seqs, is_prefill))
+    return seqs, num_tokens if is_prefill else 0, 0 if is_prefill else num_tokens
+
+
 PLANTED = {
     "schedule": [
         schedule_lets_later_sequences_overtake,
         schedule_counts_only_this_batch_against_max_num_seqs,
         schedule_without_the_block_check,
         schedule_decode_without_a_new_block,
+        schedule_rereads_the_room,
     ],
     "make_room": [
         make_room_preempts_the_oldest,
@@ -245,11 +272,13 @@ PLANTED = {
         postprocess_keeps_the_blocks_of_finished_sequences,
         postprocess_leaves_finished_sequences_running,
         postprocess_counts_the_new_token_as_cached,
+        postprocess_checks_the_length_before_eos,
     ],
     "step": [
         step_counts_tokens_after_postprocess,
         step_counts_sequences_not_tokens,
         step_runs_when_nothing_is_scheduled,
         step_without_postprocess,
+        step_counts_prompt_tokens,
     ],
 }

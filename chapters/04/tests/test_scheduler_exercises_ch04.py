@@ -14,7 +14,7 @@ from ch03.block_manager import BlockManager
 from ch04 import llm_engine, scheduler
 from ch04.scheduler import Scheduler, StaticScheduler
 from ch04.sequence import Sequence, SequenceStatus
-from course.testing import PROMPTS, assert_same_tokens
+from course.testing import PROMPTS, assert_same_tokens, raised_at
 
 GREEDY = ch01.SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
 WAITING, RUNNING, FINISHED = SequenceStatus.WAITING, SequenceStatus.RUNNING, SequenceStatus.FINISHED
@@ -48,7 +48,7 @@ def schedule(s: Scheduler) -> list[Sequence]:
     try:
         return s.schedule()
     except (IndexError, AssertionError, KeyError, ValueError) as err:
-        pytest.fail(f"expected a batch, but scheduling raised {type(err).__name__}: {err}", pytrace=False)
+        pytest.fail(f"expected a batch, but scheduling raised {type(err).__name__}: {err}\n  at {raised_at(err)}", pytrace=False)
 
 
 def run_engine(path, max_steps=300, **options):
@@ -63,7 +63,8 @@ def run_engine(path, max_steps=300, **options):
         try:
             engine.step()
         except (IndexError, AssertionError, KeyError, ValueError, RuntimeError) as err:
-            pytest.fail(f"expected step {step + 1} to run, but it raised {type(err).__name__}: {err}", pytrace=False)
+            pytest.fail(f"expected step {step + 1} to run, but it raised {type(err).__name__}: {err}\n  at {raised_at(err)}",
+                        pytrace=False)
     unfinished = [seq.seq_id - seqs[0].seq_id for seq in seqs if not seq.is_finished]
     assert not unfinished, f"expected every request to finish within {max_steps} steps; requests {unfinished} did not"
     return engine, seqs
@@ -236,6 +237,15 @@ def test_postprocess_by_hand(solution, monkeypatch):
     s.postprocess(batch, [1, 2])
     assert (a.num_cached_tokens, a.num_tokens) == (9, 10), (
         f"after a decode: {a.num_cached_tokens} cached of {a.num_tokens}; expected 9 of 10 (the new token is not cached)")
+    # E's only allowed token is also an EOS token: the model chose to stop, so the reason is "stop".
+    e = seq_of(2, max_tokens=1, ignore_eos=False)
+    s.add(e)
+    s.running.clear()  # A and D aside: E is admitted alone
+    batch, _ = schedule(s)
+    s.postprocess(batch, [7])
+    assert e.finish_reason == "stop", (
+        f"E's first and only allowed token (max_tokens=1) is the EOS token 7: finish_reason is {e.finish_reason!r}, "
+        "expected 'stop' (the model ended the answer itself; 'length' says it was cut off). Which check comes first?")
 
 
 @pytest.mark.exercise("postprocess")
@@ -284,3 +294,29 @@ def test_step_by_hand(solution, tiny_qwen3_dir, monkeypatch):
 def test_step_in_the_engine(solution, tiny_qwen3_dir, monkeypatch):
     monkeypatch.setattr(llm_engine.LLMEngine, "step", solution)
     assert_engine_matches_transformers(tiny_qwen3_dir)
+
+
+@pytest.mark.exercise("step")
+def test_step_counts_recomputed_tokens(solution, tiny_qwen3_dir, monkeypatch):
+    """A preempted sequence recomputes its prompt and the tokens it had generated: each step
+    reports the tokens it computed (the sum of num_scheduled_tokens), recomputed ones included."""
+    monkeypatch.setattr(llm_engine.LLMEngine, "step", solution)
+    scheduled, schedule_of = [], Scheduler.schedule
+
+    def recording(self):
+        seqs, is_prefill = schedule_of(self)
+        n = sum(seq.num_scheduled_tokens for seq in seqs)
+        scheduled.append((n, 0) if is_prefill else (0, n))
+        return seqs, is_prefill
+
+    monkeypatch.setattr(Scheduler, "schedule", recording)
+    engine = ch04.LLM(tiny_qwen3_dir, max_num_seqs=3, kvcache_block_size=4, num_kvcache_blocks=9)
+    for prompt in PROMPTS:
+        engine.add_request(prompt, GREEDY)
+    reported = []
+    while not engine.is_finished() and len(reported) < 300:
+        reported.append(tuple(engine.step()[1:]))
+    assert engine.scheduler.num_preemptions > 0, "no preemption in a pool that forces some"
+    for i, (got, want) in enumerate(zip(reported, scheduled)):
+        assert got == want, (f"step {i + 1} reported (prefill, decode) = {got}; the sequences it ran had {sum(want)} "
+                             f"tokens scheduled, so expected {want} (after a preemption, a prefill recomputes more than the prompt)")

@@ -50,10 +50,11 @@ def _take(seq, tokens, batch, budget):
     return budget - tokens
 
 
-def _admit_waiting(self, batch, budget, tokens_for):
+def _admit_waiting(self, batch, budget, tokens_for, seats=True):
     """Admit waiting prompts in order while blocks and max_num_seqs allow; tokens_for(seq, budget)
     says how many tokens each takes (None: it does not fit, admission stops)."""
-    while self.waiting and budget > 0 and self.admission_room() > 0 and self.block_manager.can_allocate(self.waiting[0]):
+    while (self.waiting and budget > 0 and (not seats or self.admission_room() > 0)
+           and self.block_manager.can_allocate(self.waiting[0])):
         seq = self.waiting[0]
         tokens = tokens_for(seq, budget)
         if tokens is None:
@@ -115,6 +116,17 @@ def schedule_forgets_running_prompts(self):
     return _result(batch)
 
 
+def schedule_without_the_seat_limit(self):
+    # the budget and the blocks are checked, max_num_seqs is not: more sequences run than the config allows
+    batch = []
+    budget = _decodes(self, batch, self.max_num_batched_tokens)
+    for seq in self.running:
+        if budget > 0 and seq.num_scheduled_tokens == 0:
+            budget = _take(seq, _chunk(seq, budget), batch, budget)
+    _admit_waiting(self, batch, budget, _chunk, seats=False)
+    return _result(batch)
+
+
 # --- 5.3 a chunk that starts mid-prompt ----------------------------------------------------------
 def chunk_positions_from_zero(seq, block_size):
     # numbers the chunk's tokens from 0, as if each chunk were a new prompt: wrong rotary positions
@@ -140,6 +152,12 @@ def chunk_tokens_from_the_start(seq, block_size):
     return seq.token_ids[: end - start], list(range(start, end)), compute_slot_mapping(seq.block_table, start, end, block_size), end
 
 
+def chunk_attends_to_the_whole_prompt(seq, block_size):
+    # context_len is the sequence's length: the chunk's last token also reads slots of tokens not computed yet
+    start, end = seq.num_cached_tokens, seq.num_cached_tokens + seq.num_scheduled_tokens
+    return seq.token_ids[start:end], list(range(start, end)), compute_slot_mapping(seq.block_table, start, end, block_size), seq.num_tokens
+
+
 # --- 5.4 which rows get logits -------------------------------------------------------------------
 def logits_for_every_sequence(seqs, cu_seqlens_q):
     # a row for each sequence, chunks that stop mid-prompt included: tokens go to the wrong sequences
@@ -163,7 +181,9 @@ def logits_once_past_the_prompt(seqs, cu_seqlens_q):
 
 PLANTED = {
     "arithmetic_intensity": [intensity_one_flop_per_multiply_add, intensity_weight_bytes_only, intensity_counts_numbers_not_bytes],
-    "schedule": [schedule_prefills_first, schedule_whole_prompts_only, schedule_chunks_ignore_the_budget, schedule_forgets_running_prompts],
-    "chunk_inputs": [chunk_positions_from_zero, chunk_attends_to_itself_only, chunk_slots_from_the_first_block, chunk_tokens_from_the_start],
+    "schedule": [schedule_prefills_first, schedule_whole_prompts_only, schedule_chunks_ignore_the_budget, schedule_forgets_running_prompts,
+                 schedule_without_the_seat_limit],
+    "chunk_inputs": [chunk_positions_from_zero, chunk_attends_to_itself_only, chunk_slots_from_the_first_block, chunk_tokens_from_the_start,
+                     chunk_attends_to_the_whole_prompt],
     "logits_indices": [logits_for_every_sequence, logits_at_the_first_row, logits_once_past_the_prompt],
 }

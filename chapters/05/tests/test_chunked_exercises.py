@@ -80,6 +80,8 @@ def test_schedule_step_by_step(solution, tiny_qwen3_dir, monkeypatch):
 
 
 def random_workloads(count=12, seed=0):
+    # First, six short prompts with room for all in blocks and budget: only max_num_seqs (4) holds two back.
+    yield dict(prompts=[[i + 1, i + 2] for i in range(6)], max_tokens=3, budget=12, block_size=4, spare_blocks=10)
     rng = random.Random(seed)
     for _ in range(count):
         yield dict(
@@ -114,6 +116,7 @@ def test_schedule_rules_on_random_workloads(solution, monkeypatch):
             decoding = [s for s in sched.running if s.num_tokens - s.num_cached_tokens == 1]
             batch = sched.schedule()
             assert sum(s.num_scheduled_tokens for s in batch) <= w["budget"], f"a step exceeds the budget of {w['budget']}"
+            assert len(sched.running) <= 4, f"{len(sched.running)} sequences running; max_num_seqs is 4 (admission_room())"
             if sched.num_preemptions == preemptions:
                 assert all(s in batch for s in decoding), "a running decode skipped a step"
             preempted |= {s.seq_id for s in sched.waiting if s.seq_id in running}

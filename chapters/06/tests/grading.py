@@ -60,7 +60,7 @@ def hits_skip_a_miss(self, seq):
 
 
 # --- 6.3 deallocate ------------------------------------------------------------------------------
-def _release(self, seq, *, order, free_shared=False, forget=False):
+def _release(self, seq, *, order, free_shared=False, forget=False, to_front=False):
     for block_id in order(seq.block_table):
         block = self.blocks[block_id]
         block.ref_count = 0 if free_shared else block.ref_count - 1
@@ -69,6 +69,8 @@ def _release(self, seq, *, order, free_shared=False, forget=False):
                 del self.hash_to_block_id[block.hash]
                 block.hash, block.token_ids = -1, []
             self.free_block_ids[block_id] = None
+            if to_front:
+                self.free_block_ids.move_to_end(block_id, last=False)
     seq.block_table = []
     seq.num_cached_tokens = 0
 
@@ -86,6 +88,11 @@ def deallocate_forgets_the_hashes(self, seq):
 def deallocate_head_first(self, seq):
     # frees the first block first: the shared beginning is the first to be evicted, the tail the last
     _release(self, seq, order=list)
+
+
+def deallocate_to_the_front_of_the_free_list(self, seq):
+    # a freed block goes first in line: the block just freed, the likeliest to be asked for again, is the next one reused
+    _release(self, seq, order=reversed, to_front=True)
 
 
 # --- 6.4 taking a free block ----------------------------------------------------------------------
@@ -106,9 +113,31 @@ def take_without_evicting(self):
     return block_id
 
 
+def take_forgets_any_block_with_its_hash(self):
+    # deletes the hash entry without asking which block it names: when two blocks were computed with
+    # the same tokens side by side, evicting the unnamed copy makes the cache forget the named one
+    block_id, _ = self.free_block_ids.popitem(last=False)
+    block = self.blocks[block_id]
+    self.hash_to_block_id.pop(block.hash, None)
+    block.hash, block.token_ids, block.ref_count = -1, [], 1
+    return block_id
+
+
+def take_keeps_the_old_tokens(self):
+    # the hash entry goes, but the block's hash and token_ids stay: cache_blocks and the token check read stale data
+    block_id, _ = self.free_block_ids.popitem(last=False)
+    block = self.blocks[block_id]
+    if self.hash_to_block_id.get(block.hash) == block_id:
+        del self.hash_to_block_id[block.hash]
+    block.ref_count = 1
+    return block_id
+
+
 PLANTED = {
     "compute_hash": [hash_block_alone, hash_first_token_only],
     "prefix_hits": [hits_reach_the_last_token, hits_trust_the_hash, hits_skip_a_miss],
-    "deallocate": [deallocate_frees_shared_blocks, deallocate_forgets_the_hashes, deallocate_head_first],
-    "take_free_block": [take_most_recently_freed, take_without_evicting],
+    "deallocate": [deallocate_frees_shared_blocks, deallocate_forgets_the_hashes, deallocate_head_first,
+                   deallocate_to_the_front_of_the_free_list],
+    "take_free_block": [take_most_recently_freed, take_without_evicting, take_forgets_any_block_with_its_hash,
+                        take_keeps_the_old_tokens],
 }

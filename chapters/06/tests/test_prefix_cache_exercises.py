@@ -190,6 +190,32 @@ def test_take_free_block_by_hand(solution):
 
 
 @pytest.mark.exercise("take_free_block")
+def test_take_free_block_keeps_the_named_copy(solution):
+    """Two prompts with the same first 8 tokens computed side by side: both have blocks with the
+    same hashes, and the map names the first prompt's (cache_blocks keeps the first name). The
+    second prompt's copies are evicted: the first prompt's blocks must stay findable."""
+    manager = BlockManager(6, 4)
+    first = Sequence(list(range(1, 10)))  # 9 tokens: blocks a, b (full) and c
+    second = Sequence(list(range(1, 10)))
+    manager.allocate(first)
+    manager.allocate(second)  # nothing is named yet: no hits, its own blocks
+    manager.cache_blocks(first, 9)
+    manager.cache_blocks(second, 9)
+    a, b = first.block_table[:2]
+    copies = list(second.block_table)
+    manager.deallocate(second)  # the free list: the second's blocks, last one first
+    got = [solution(manager) for _ in range(3)]
+    assert got == copies[::-1], f"the least recently freed blocks first: expected {copies[::-1]}, got {got}"
+    hits = manager.prefix_hits(Sequence(list(range(1, 10))))
+    assert hits == [a, b], (
+        f"after evicting the second prompt's copies of blocks a and b, a repeat of the prompt hits {hits}; expected "
+        f"the first prompt's {[a, b]}, which still hold the same K/V: remove a hash entry only if it names the block you evict")
+    block = manager.blocks[got[-1]]
+    assert (block.hash, block.token_ids) == (-1, []), (
+        f"an evicted block still has hash {block.hash} and token_ids {block.token_ids}; it caches nothing now: -1 and []")
+
+
+@pytest.mark.exercise("take_free_block")
 def test_take_free_block_in_the_engine(solution, tiny_qwen3_dir, monkeypatch):
     """A pool of 6 blocks: a long prompt reuses every block of an earlier one, which then comes again."""
     monkeypatch.setattr(BlockManager, "_take_free_block", solution)

@@ -30,6 +30,11 @@ def temperature_of_the_first_row(logits, temperatures):
     return logits.float() / (t if t > 0 else 1.0)
 
 
+def temperature_in_place(logits, temperatures):
+    # divides in place: float() of float32 logits is the caller's own tensor, which now holds tempered values
+    return logits.float().div_(torch.where(temperatures == 0, 1.0, temperatures.float()).unsqueeze(1))
+
+
 # --- 7.2 top-k -----------------------------------------------------------------------------------
 def _kth_mask(logits, k, descending=True):
     V = logits.shape[-1]
@@ -52,6 +57,16 @@ def top_k_sorted_ascending(logits, top_ks):
 def top_k_of_the_first_row(logits, top_ks):
     # one k for the whole batch: every request gets the first one's
     return _kth_mask(logits, top_ks[:1].expand(len(top_ks)))
+
+
+def top_k_drops_ties(logits, top_ks):
+    # keeps exactly k tokens, the first k of a sort: a token tied with the k-th is dropped or kept by
+    # the accident of the sort's order
+    V = logits.shape[-1]
+    k = torch.where((top_ks < 1) | (top_ks > V), V, top_ks).long()
+    order = logits.argsort(dim=-1, descending=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(V).expand_as(order).contiguous())
+    return rank >= k.unsqueeze(1)
 
 
 # --- 7.3 top-p -----------------------------------------------------------------------------------
@@ -81,6 +96,13 @@ def top_p_keeps_p_of_the_tokens(probs, top_ps):
     count = torch.ceil(top_ps * V).long().unsqueeze(1)
     drop = torch.arange(V)[None, :] >= count
     return _scatter_back(drop, order)
+
+
+def top_p_mask_in_sorted_order(probs, top_ps):
+    # the right tokens are dropped in the sorted row, but the mask is never put back in vocabulary order
+    sorted_probs, _ = probs.sort(dim=-1, descending=True)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    return (mass_before >= top_ps.unsqueeze(1)) & (top_ps < 1).unsqueeze(1)
 
 
 # --- 7.4 min-p -----------------------------------------------------------------------------------
@@ -124,9 +146,10 @@ def draw_ignoring_generators(probs, generators=None):
 
 
 PLANTED = {
-    "apply_temperature": [temperature_multiplies, temperature_zero_as_tiny, temperature_of_the_first_row],
-    "top_k_mask": [top_k_keeps_one_more, top_k_sorted_ascending, top_k_of_the_first_row],
-    "top_p_mask": [top_p_without_the_crossing_token, top_p_sorted_ascending, top_p_keeps_p_of_the_tokens],
+    "apply_temperature": [temperature_multiplies, temperature_zero_as_tiny, temperature_of_the_first_row, temperature_in_place],
+    "top_k_mask": [top_k_keeps_one_more, top_k_sorted_ascending, top_k_of_the_first_row, top_k_drops_ties],
+    "top_p_mask": [top_p_without_the_crossing_token, top_p_sorted_ascending, top_p_keeps_p_of_the_tokens,
+                   top_p_mask_in_sorted_order],
     "min_p_mask": [min_p_absolute, min_p_against_the_batch_max, min_p_drops_the_equal],
     "draw": [draw_argmax, draw_times_noise, draw_from_the_first_generator, draw_ignoring_generators],
 }

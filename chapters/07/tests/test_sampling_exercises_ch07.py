@@ -18,6 +18,12 @@ LOGITS = torch.tensor([
     [0.3, 0.1, 0.2, 0.0, -0.1, 0.25, 0.05, -0.2],
     [1.0, 3.0, -2.0, 2.9, 0.0, -1.0, 0.5, -0.5],
 ])
+# Ties: three logits at 2.0 and two at 0.5. top_k = 2 keeps all three 2.0s (each is tied with the 2nd
+# largest), top_k = 4 keeps the 2.0s and both 0.5s.
+TIES = torch.tensor([
+    [1.0, 2.0, 2.0, 0.5, 2.0, -1.0, 0.5, 0.0],
+    [0.5, -1.0, 0.5, 0.5, 3.0, 0.5, 0.0, -2.0],
+])
 # Exact in float32: the running totals 0.5, 0.75, 0.875, 0.9375, 1.
 PROBS = torch.tensor([[0.5, 0.25, 0.125, 0.0625, 0.0625, 0.0, 0.0, 0.0]])
 
@@ -39,8 +45,13 @@ def assert_keeps(mask, expected: list[set[int]], what: str):
 def test_temperature_per_row(solution):
     temperatures = torch.tensor([0.5, 0.0, 2.0])
     expected = torch.tensor([plain.tempered(row, t) for row, t in zip(LOGITS.tolist(), temperatures.tolist())])
-    assert_close(solution(LOGITS, temperatures), expected, "apply_temperature for temperatures [0.5, 0 (greedy), 2.0]",
+    logits = LOGITS.clone()
+    assert_close(solution(logits, temperatures), expected, "apply_temperature for temperatures [0.5, 0 (greedy), 2.0]",
                  axes=("row", "token"))
+    changed = (logits != LOGITS).any(dim=-1).nonzero().flatten().tolist()
+    assert not changed, (
+        f"apply_temperature changed the logits it was given (rows {changed}): the sampler still needs them (the greedy "
+        "rows take their argmax). `.float()` of float32 logits is the same tensor: divide out of place")
     assert_close(solution(LOGITS.bfloat16(), temperatures), expected.bfloat16().float(),
                  "apply_temperature of bfloat16 logits (expected float32 back)", axes=("row", "token"))
 
@@ -64,6 +75,15 @@ def test_top_k_per_row(solution):
     for ks in ([1, 3, -1], [3, 8, 2], [100, 1, 5]):
         expected = [plain.top_k_keep(row, k) for row, k in zip(LOGITS.tolist(), ks)]
         assert_keeps(solution(LOGITS, torch.tensor(ks)), expected, f"top_k_mask with top_ks {ks}")
+
+
+@pytest.mark.exercise("top_k_mask")
+def test_top_k_keeps_ties(solution):
+    """A token tied with the k-th largest logit stays: top_k = 2 of [1, 2, 2, 0.5, 2, ...] keeps three."""
+    for ks in ([2, 1], [4, 2], [3, 5]):
+        expected = [plain.top_k_keep(row, k) for row, k in zip(TIES.tolist(), ks)]
+        assert_keeps(solution(TIES, torch.tensor(ks)), expected,
+                     f"top_k_mask of rows with tied logits {TIES.tolist()} with top_ks {ks} (a token tied with the k-th stays)")
 
 
 @pytest.mark.exercise("top_k_mask")

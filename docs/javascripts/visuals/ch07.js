@@ -1,44 +1,70 @@
-/* Chapter 7's visual: temperature, top-k, top-p and min-p on SmolLM2's real next-token logits.
+/* Chapter 7's visual: temperature, top-k, top-p and min-p on SmolLM2's whole next-token distribution.
  *
- * filtered() turns logits into the distribution a sampler draws from, with nanovllm_final's rules
- * (layers/sampler.py, filtered_probs), in the same order:
+ * A prompt's distribution comes as groups of tokens with equal logits, most likely first: the 400
+ * named tokens one by one, then every other token of the vocabulary as [logit, count] (the tail,
+ * where temperature and top-p do most of their work). filtered() applies ch07's sampler's rules
+ * (chapters/07/sampler.py, filtered_probs), in the same order, to whole groups at once:
  *   temperature 0   greedy: the most likely token, always
  *   temperature T   logits / T
- *   top-k           keep the k most likely (0: all)
+ *   top-k           keep the tokens whose logit is at least the k-th largest (ties stay; 0: all)
  *   top-p           after a softmax, drop a token once the tokens ranked above it hold top_p
  *   min-p           after a softmax, drop a token below min_p times the most likely one's probability
- * tests/test_visuals.py compares it with filtered_probs on the same logits.
+ * It returns [probability of each token, tokens kept] per group. tests/test_visuals.py compares it
+ * with ch07's filtered_probs on the full vocabulary.
  */
 (function () {
   "use strict";
 
-  const softmax = (xs) => {
-    const most = Math.max(...xs.filter((x) => x > -Infinity));
-    const e = xs.map((x) => (x === -Infinity ? 0 : Math.exp(x - most)));
-    const sum = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / sum);
-  };
+  /** One prompt's groups [[logit, count], ...], most likely first. */
+  const groupsOf = (entry) => entry.logits.map((l) => [l, 1]).concat(entry.tail || []);
 
-  /** logits sorted from the most likely down -> probabilities after temperature and the filters. */
-  function filtered(logits, { temperature, topK, topP, minP }) {
-    if (temperature === 0) return logits.map((_, i) => (i === 0 ? 1 : 0)); // argmax: the first
-    let l = logits.map((x, i) => (topK > 0 && i >= topK ? -Infinity : x / temperature));
-    const p = softmax(l);
-    let before = 0;
-    l = l.map((x, i) => { const drop = before >= topP; before += p[i]; return drop ? -Infinity : x; });
-    let probs = softmax(l);
-    if (minP > 0) {
-      const most = Math.max(...probs);
-      probs = probs.map((q) => (q < minP * most ? 0 : q));
-      const sum = probs.reduce((a, b) => a + b, 0);
-      probs = probs.map((q) => q / sum);
-    }
-    return probs;
+  /** Each group's probability per token, with `kept` tokens of it kept, renormalized. */
+  function normalized(qs, kept) {
+    const sum = qs.reduce((n, q, i) => n + q * kept[i], 0);
+    return qs.map((q, i) => (kept[i] ? q / sum : 0));
   }
 
-  const entropyBits = (ps) => -ps.reduce((n, p) => (p > 0 ? n + p * Math.log2(p) : n), 0);
+  function filtered(groups, { temperature, topK, topP, minP }) {
+    if (temperature === 0) return groups.map((_, i) => (i === 0 ? [1, 1] : [0, 0])); // argmax: the first
+    let kept = groups.map(([, c]) => c);
+    if (topK > 0) {
+      let seen = 0, kth = -Infinity;
+      for (const [l, c] of groups) { seen += c; if (seen >= topK) { kth = l; break; } }
+      kept = groups.map(([l, c]) => (l >= kth ? c : 0));
+    }
+    const most = groups[0][0] / temperature;
+    let qs = normalized(groups.map(([l]) => Math.exp(l / temperature - most)), kept);
+    if (topP < 1) {
+      let before = 0; // the mass of the tokens ranked above
+      kept = kept.map((n, i) => {
+        const q = qs[i], stay = before >= topP || !n ? 0 : Math.min(n, Math.ceil((topP - before) / q));
+        before += n * q;
+        return stay;
+      });
+      qs = normalized(qs, kept);
+    }
+    if (minP > 0) {
+      kept = kept.map((n, i) => (qs[i] < minP * qs[0] ? 0 : n));
+      qs = normalized(qs, kept);
+    }
+    return qs.map((q, i) => [q, kept[i]]);
+  }
 
-  if (typeof module === "object" && module.exports) module.exports = { filtered };
+  const entropyBits = (dist) => -dist.reduce((n, [q, k]) => (q > 0 ? n + k * q * Math.log2(q) : n), 0);
+  const keptTokens = (dist) => dist.reduce((n, [, k]) => n + k, 0);
+
+  /** n draws from dist with the seeded stream r: how many landed in each group. */
+  function drawCounts(dist, r, n) {
+    const counts = new Array(dist.length).fill(0);
+    for (let d = 0; d < n; d++) {
+      let u = r(), i = 0;
+      while (i < dist.length - 1 && (u -= dist[i][0] * dist[i][1]) > 0) i++;
+      counts[i]++;
+    }
+    return counts;
+  }
+
+  if (typeof module === "object" && module.exports) module.exports = { filtered, groupsOf, entropyBits, keptTokens, drawCounts };
   if (typeof window === "undefined" || !window.CourseVisuals) return;
   const { h, s, slider, picker, rng } = window.CourseVisuals;
   const show = (tok) => (tok === "" ? "∅" : tok.replace(/ /g, "␣").replace(/\n/g, "↵"));
@@ -53,43 +79,40 @@
     const source = h("p", { class: "visual__note" });
 
     function update() {
-      const raw = softmax(entry.logits);
-      const after = filtered(entry.logits, params);
-      const counts = new Array(after.length).fill(0);
-      if (draws) { // draws from the filtered distribution, the same ones for the same settings
-        const r = rng(draws);
-        for (let n = 0; n < 100; n++) {
-          let u = r(), i = 0;
-          while (i < after.length - 1 && (u -= after[i]) > 0) i++;
-          counts[i]++;
-        }
-      }
-      const kept = after.filter((p) => p > 0).length;
+      const groups = groupsOf(entry);
+      const raw = filtered(groups, { temperature: 1, topK: 0, topP: 1, minP: 0 });
+      const after = filtered(groups, params);
+      const p = (dist, i) => dist[i][0] * dist[i][1];
+      const counts = draws ? drawCounts(after, rng(draws), 100) : null; // the same draws for the same settings
+      const kept = keptTokens(after);
       figures.replaceChildren(
-        h("span", { class: "visual__figure" }, "tokens that can be drawn: ", h("b", { "data-figure": "kept" }, kept === after.length ? `all ${kept}` : kept)),
+        h("span", { class: "visual__figure" }, "tokens that can be drawn: ",
+          h("b", { "data-figure": "kept" }, kept === data.vocab_size ? `all ${kept.toLocaleString("en-US")}` : kept.toLocaleString("en-US"))),
         h("span", { class: "visual__figure" }, "entropy: ", h("b", {}, `${entropyBits(raw).toFixed(2)} bits`), " → ",
           h("b", { "data-figure": "entropy" }, `${entropyBits(after).toFixed(2)} bits`)),
-        h("span", { class: "visual__figure" }, "most likely token: ", h("b", { "data-figure": "top" }, `${(100 * after[0]).toFixed(1)}%`)));
+        h("span", { class: "visual__figure" }, "most likely token: ", h("b", { "data-figure": "top" }, `${(100 * p(after, 0)).toFixed(1)}%`)));
       const x0 = 110, width = 430, row = 21, top = 26;
-      const most = Math.max(raw[0], ...after.slice(0, SHOWN));
+      const most = Math.max(p(raw, 0), ...after.slice(0, SHOWN).map((_, i) => p(after, i)));
+      const shownMass = after.slice(0, SHOWN).reduce((n, _, i) => n + p(after, i), 0);
       chart.replaceChildren(
         s("text", { x: 0, y: 12, class: "visual__muted" }, `the ${SHOWN} most likely next tokens: outline = the model (T = 1), filled = what the sampler draws from`),
         ...entry.tokens.slice(0, SHOWN).flatMap((tok, i) => {
-          const y = top + i * row;
+          const y = top + i * row, a = p(after, i), r = p(raw, i);
           return [
             s("text", { x: x0 - 6, y: y + 14, "text-anchor": "end", "font-family": "monospace" }, show(tok)),
-            s("rect", { x: x0, y: y + 2, width: Math.max(0.5, (after[i] / most) * width), height: row - 4,
-              class: after[i] > 0 ? "visual__bar-b" : "visual__bar-free", "data-token": tok, "data-p": after[i].toFixed(6) }),
-            s("rect", { x: x0, y: y + 2, width: (raw[i] / most) * width, height: row - 4, fill: "none", stroke: "var(--visual-a)", "stroke-width": 1.2 }),
-            s("text", { x: x0 + Math.max(after[i], raw[i]) / most * width + 4, y: y + 14 },
-              `${(100 * after[i]).toFixed(1)}%${draws ? ` · drawn ${counts[i]} of 100` : ""}`),
+            s("rect", { x: x0, y: y + 2, width: Math.max(0.5, (a / most) * width), height: row - 4,
+              class: a > 0 ? "visual__bar-b" : "visual__bar-free", "data-token": tok, "data-p": a.toFixed(6) }),
+            s("rect", { x: x0, y: y + 2, width: (r / most) * width, height: row - 4, fill: "none", stroke: "var(--visual-a)", "stroke-width": 1.2 }),
+            s("text", { x: x0 + Math.max(a, r) / most * width + 4, y: y + 14 },
+              `${(100 * a).toFixed(1)}%${counts ? ` · drawn ${counts[i]} of 100` : ""}`),
           ];
         }),
-        s("text", { x: x0, y: top + SHOWN * row + 14, class: "visual__muted" },
-          `… and ${entry.tokens.length - SHOWN} more tokens hold ${(100 * after.slice(SHOWN).reduce((a, b) => a + b, 0)).toFixed(1)}%` +
-          (draws ? ` (${counts.slice(SHOWN).reduce((a, b) => a + b, 0)} of the 100 draws)` : "")));
-      source.textContent = `${data.model} after “${entry.prompt}”: its ${entry.tokens.length} most likely next tokens, ` +
-        `${(100 * entry.mass).toFixed(1)}% of the probability at temperature 1; the other ${(data.vocab_size - entry.tokens.length).toLocaleString("en-US")} tokens of the vocabulary are left out.`;
+        s("text", { x: x0, y: top + SHOWN * row + 14, class: "visual__muted", "data-figure": "rest" },
+          `… and ${(data.vocab_size - SHOWN).toLocaleString("en-US")} more tokens hold ${(100 * Math.max(0, 1 - shownMass)).toFixed(1)}%` +
+          (counts ? ` (${counts.slice(SHOWN).reduce((a, b) => a + b, 0)} of the 100 draws)` : "")));
+      source.textContent = `${data.model} after “${entry.prompt}”: all ${data.vocab_size.toLocaleString("en-US")} tokens of its vocabulary, ` +
+        `the ${entry.tokens.length} most likely by name and the other ${(data.vocab_size - entry.tokens.length).toLocaleString("en-US")} ` +
+        "counted by their logit (rounded to 0.01).";
     }
 
     const set = (key) => (v) => { params[key] = v; update(); };
