@@ -13,11 +13,9 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 
 from course.testing import hf_greedy
 from nanovllm_final import LLM
-from nanovllm_final.serve import Server, build_app
 
 
 def random_prompts(n: int, vocab: int = 300, max_len: int = 60, seed: int = 0) -> list[list[int]]:
@@ -60,6 +58,10 @@ def make_llm():
 def running_server(llm: LLM, name: str = "tiny", **app_options):
     """Serve `llm` on a free port of 127.0.0.1 from a thread; yields (base_url, app). Leaving
     the block shuts the server down as a signal would (Server.shutdown)."""
+    import uvicorn  # the server's packages only where a test serves: the GPU machine has no FastAPI
+
+    from nanovllm_final.serve import Server, build_app
+
     app = build_app(llm, name, **app_options)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
