@@ -78,7 +78,7 @@ def profile_step(llm, chunk: int, repeats: int) -> dict:
     batch = [running(CONTEXT, CONTEXT - 1, 1) for _ in range(NUM_DECODES)]
     if chunk:
         batch.append(running(PROMPT, 0, chunk))
-    run = lambda: llm.model_runner.run(batch, True)  # noqa: E731
+    run = lambda: llm.model_runner.run(batch)  # noqa: E731
     seconds = roofline.best_time(run, repeats=repeats)
     own = defaultdict(float)
     for _ in range(repeats):

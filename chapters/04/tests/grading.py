@@ -238,12 +238,12 @@ def step_without_postprocess(self):
 def step_counts_prompt_tokens(self):
     # counts each sequence's prompt, not what the step computed: right until a preempted sequence
     # recomputes its prompt and the tokens it had generated
-    seqs, is_prefill = self.scheduler.schedule()
+    seqs = self.scheduler.schedule()
     if not seqs:
         return [], 0, 0
-    num_tokens = sum(seq.num_prompt_tokens if is_prefill else 1 for seq in seqs)
-    self.scheduler.postprocess(seqs, self.model_runner.run(seqs, is_prefill))
-    return seqs, num_tokens if is_prefill else 0, 0 if is_prefill else num_tokens
+    prefill = [seq for seq in seqs if seq.is_prefill]
+    self.scheduler.postprocess(seqs, self.model_runner.call("run", seqs))
+    return seqs, sum(seq.num_prompt_tokens for seq in prefill), len(seqs) - len(prefill)
 
 
 PLANTED = {

@@ -241,7 +241,7 @@ def test_postprocess_by_hand(solution, monkeypatch):
     e = seq_of(2, max_tokens=1, ignore_eos=False)
     s.add(e)
     s.running.clear()  # A and D aside: E is admitted alone
-    batch, _ = schedule(s)
+    batch = schedule(s)
     s.postprocess(batch, [7])
     assert e.finish_reason == "stop", (
         f"E's first and only allowed token (max_tokens=1) is the EOS token 7: finish_reason is {e.finish_reason!r}, "
@@ -304,10 +304,10 @@ def test_step_counts_recomputed_tokens(solution, tiny_qwen3_dir, monkeypatch):
     scheduled, schedule_of = [], Scheduler.schedule
 
     def recording(self):
-        seqs, is_prefill = schedule_of(self)
-        n = sum(seq.num_scheduled_tokens for seq in seqs)
-        scheduled.append((n, 0) if is_prefill else (0, n))
-        return seqs, is_prefill
+        seqs = schedule_of(self)
+        scheduled.append((sum(seq.num_scheduled_tokens for seq in seqs if seq.is_prefill),
+                          sum(1 for seq in seqs if not seq.is_prefill)))
+        return seqs
 
     monkeypatch.setattr(Scheduler, "schedule", recording)
     engine = ch04.LLM(tiny_qwen3_dir, max_num_seqs=3, kvcache_block_size=4, num_kvcache_blocks=9)
