@@ -21,7 +21,7 @@ import traceback
 import weakref
 from dataclasses import replace
 from datetime import timedelta
-from multiprocessing import get_context, parent_process
+from multiprocessing import get_all_start_methods, get_context, parent_process
 
 import torch
 import torch.distributed as dist
@@ -180,11 +180,18 @@ def describe(err: BaseException) -> str:
 
 
 def start_workers(runner_class, config: Config) -> list:
-    """Start ranks 1 .. n-1 of `runner_class`, each in a fresh Python process (spawn: nothing of
-    this process's state, threads or CUDA context is copied); (process, pipe) for each."""
+    """Start ranks 1 .. n-1 of `runner_class`, each in a process of its own; (process, pipe) for each.
+
+    Not forked from this process, whose threads, CUDA context or locks a child would inherit
+    half-way: from a fork server, a clean process that imported this module once (the first LLM
+    pays for importing torch there; later ones start in a blink), or spawned where there is none."""
     if dist.is_initialized():
         raise ValueError("another tensor-parallel LLM is open in this process; close() it before making a new one")
-    ctx = get_context("spawn")
+    if "forkserver" in get_all_start_methods():
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = get_context("spawn")
     workers = []
     for rank in range(1, config.tensor_parallel_size):
         ours, theirs = ctx.Pipe()
