@@ -293,10 +293,11 @@ def run_schedule(requests: list, static: bool, max_num_seqs: int, max_num_batche
     while arrivals or not scheduler.is_finished():
         while arrivals and requests[arrivals[0]][0] <= len(steps):
             scheduler.add(seqs[arrivals.pop(0)])
-        batch, is_prefill = scheduler.schedule() if not scheduler.is_finished() else ([], False)
+        batch = scheduler.schedule() if not scheduler.is_finished() else []
+        kind = ("prefill" if any(seq.is_prefill for seq in batch) else "decode") if batch else "idle"
         if batch:
             scheduler.postprocess(batch, [0] * len(batch))
-        steps.append({"kind": ("prefill" if is_prefill else "decode") if batch else "idle", "batch": ids(batch),
+        steps.append({"kind": kind, "batch": ids(batch),
                       "running": ids(scheduler.running), "waiting": ids(scheduler.waiting)})
         if len(steps) > max_steps:
             raise RuntimeError(f"no end after {max_steps} steps; does every request fit in the pool alone?")

@@ -59,6 +59,13 @@ class RMSNorm(nn.Module):
         return rms_norm(x, self.weight, self.eps)
 
 
+class SiluAndMul(nn.Module):
+    """silu_and_mul as a module (no weights), so that the MLP's activation is a swappable part."""
+
+    def forward(self, gate_up: torch.Tensor) -> torch.Tensor:
+        return silu_and_mul(gate_up)
+
+
 class RotaryEmbedding(nn.Module):
     """Applies RoPE to q and k at the given positions (no weights: the angles are a formula)."""
 

@@ -10,9 +10,12 @@ Parameter names match the Hugging Face checkpoints (`model.layers.0.self_attn.q_
 loading is a lookup by name.
 
 The pieces later chapters replace are gathered in `Parts` and handed down by the constructor:
-the attention core (chapters 2, 3, 9, 10), the norm and the decoder layer (chapter 9), and the
-linear/embedding classes (chapter 8, tensor parallelism). Everything else stays as written here.
+the attention core (chapters 2, 3, 9, 10), the norm, the decoder layer, the rotary embedding and
+the MLP's activation (chapter 9), and the linear/embedding classes (chapter 8, tensor
+parallelism). Everything else stays as written here.
 """
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 
@@ -21,19 +24,7 @@ from torch import nn
 
 from ch01.attention import Attention
 from ch01.config import ModelConfig
-from ch01.layers import RMSNorm, RotaryEmbedding, silu_and_mul
-
-
-@dataclass(frozen=True)
-class Parts:
-    """The classes a later chapter may swap; each takes the same arguments as the default."""
-
-    attention: type = Attention  # (num_heads, head_dim, scale, num_kv_heads)
-    norm: type = RMSNorm  # (dim, eps)
-    column_linear: type = nn.Linear  # (in_features, out_features, bias): output dim may be split
-    row_linear: type = nn.Linear  # (in_features, out_features, bias): input dim may be split
-    embedding: type = nn.Embedding  # (num_embeddings, embedding_dim)
-    lm_head: type = nn.Linear  # (in_features, out_features, bias)
+from ch01.layers import RMSNorm, RotaryEmbedding, SiluAndMul
 
 
 class SelfAttention(nn.Module):
@@ -50,7 +41,7 @@ class SelfAttention(nn.Module):
             self.k_norm = parts.norm(d, config.rms_norm_eps)
         self.qk_norm = config.qk_norm
         self.head_dim = d
-        self.rotary_emb = RotaryEmbedding(d, config.rope_theta)
+        self.rotary_emb = parts.rotary_embedding(d, config.rope_theta)
         # With tensor parallelism a rank holds only some heads; the projections' sizes say how many.
         n_heads = self.q_proj.weight.shape[0] // d
         n_kv_heads = self.k_proj.weight.shape[0] // d
@@ -77,10 +68,11 @@ class MLP(nn.Module):
         self.gate_proj = parts.column_linear(D, F, False)
         self.up_proj = parts.column_linear(D, F, False)
         self.down_proj = parts.row_linear(F, D, False)
+        self.act_fn = parts.activation()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate_up = torch.cat([self.gate_proj(x), self.up_proj(x)], dim=-1)  # (T, 2F)
-        return self.down_proj(silu_and_mul(gate_up))
+        return self.down_proj(self.act_fn(gate_up))
 
 
 class DecoderLayer(nn.Module):
@@ -96,11 +88,26 @@ class DecoderLayer(nn.Module):
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The classes a later chapter may swap; each takes the same arguments as the default."""
+
+    attention: type = Attention  # (num_heads, head_dim, scale, num_kv_heads)
+    norm: type = RMSNorm  # (dim, eps)
+    decoder_layer: type = DecoderLayer  # (config, parts): one block of the stack, forward(positions, x)
+    rotary_embedding: type = RotaryEmbedding  # (head_dim, theta): forward(positions, q, k) -> q, k
+    activation: type = SiluAndMul  # (): forward(gate_up (T, 2F)) -> (T, F)
+    column_linear: type = nn.Linear  # (in_features, out_features, bias): output dim may be split
+    row_linear: type = nn.Linear  # (in_features, out_features, bias): input dim may be split
+    embedding: type = nn.Embedding  # (num_embeddings, embedding_dim)
+    lm_head: type = nn.Linear  # (in_features, out_features, bias)
+
+
 class Model(nn.Module):
     def __init__(self, config: ModelConfig, parts: Parts):
         super().__init__()
         self.embed_tokens = parts.embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(config, parts) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(parts.decoder_layer(config, parts) for _ in range(config.num_hidden_layers))
         self.norm = parts.norm(config.hidden_size, config.rms_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

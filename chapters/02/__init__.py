@@ -12,10 +12,10 @@ from ch01.sampling_params import SamplingParams
 from ch02.attention import Attention, cached_attention
 from ch02.context import Context, get_context, reset_context, set_context
 from ch02.llm import LLM, CacheUsage
-from ch02.model_runner import ModelRunner, allocate_kv_cache, prepare_inputs
+from ch02.model_runner import ModelRunner, prepare_inputs
 from ch02.sequence import Sequence
 
 __all__ = [
     "LLM", "SamplingParams", "Sequence", "ModelRunner", "Attention", "CacheUsage", "Context",
-    "cached_attention", "prepare_inputs", "allocate_kv_cache", "get_context", "set_context", "reset_context",
+    "cached_attention", "prepare_inputs", "get_context", "set_context", "reset_context",
 ]

@@ -80,7 +80,7 @@ class LLM(ch01.LLM):
     def step(self, seqs: list[Sequence]) -> None:
         """One forward pass for every running sequence (its prefill, or one decode token)."""
         logits = self.runner.run(seqs)  # (B, vocab_size)
-        token_ids = [sampler.sample(row, seq.temperature) for seq, row in zip(seqs, logits)]
+        token_ids = [sampler.sample(row, seq.sampling_params.temperature) for seq, row in zip(seqs, logits)]
         self.postprocess(seqs, token_ids)
 
     def postprocess(self, seqs: list[Sequence], token_ids: list[int]) -> None:

@@ -17,19 +17,6 @@ from ch02.context import Context, get_context, reset_context, set_context
 from ch02.sequence import Sequence
 
 
-def allocate_kv_cache(model, num_rows: int, row_len: int) -> torch.Tensor:
-    """One zeroed tensor holding K and V of every layer, (2, n_layers, num_rows, row_len,
-    n_kv_heads, head_dim); each attention layer gets views of its K and V part."""
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
-    first = layers[0]
-    param = next(model.parameters())
-    shape = (2, len(layers), num_rows, row_len, first.num_kv_heads, first.head_dim)
-    kv_cache = torch.zeros(shape, dtype=param.dtype, device=param.device)
-    for i, attn in enumerate(layers):
-        attn.k_cache, attn.v_cache = kv_cache[0, i], kv_cache[1, i]  # (num_rows, row_len, n_kv_heads, head_dim)
-    return kv_cache
-
-
 def prepare_inputs(seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The step's flat batch: for each sequence, the tokens not yet in the cache.
 
@@ -51,7 +38,19 @@ class ModelRunner:
         self.device = next(model.parameters()).device
         # Reserved up front, whatever the prompts turn out to be: max_model_len slots for each of
         # max_num_seqs sequences.
-        self.kv_cache = allocate_kv_cache(model, max_num_seqs, max_model_len)
+        self.allocate_kv_cache(max_num_seqs, max_model_len)
+
+    def allocate_kv_cache(self, num_rows: int, row_len: int) -> None:
+        """One zeroed tensor holding K and V of every layer, self.kv_cache: (2, n_layers, num_rows,
+        row_len, n_kv_heads, head_dim), in the dtype of the model's weights; each attention layer
+        gets views of its K and V part."""
+        layers = [m for m in self.model.modules() if isinstance(m, Attention)]
+        first = layers[0]
+        param = next(self.model.parameters())
+        shape = (2, len(layers), num_rows, row_len, first.num_kv_heads, first.head_dim)
+        self.kv_cache = torch.zeros(shape, dtype=param.dtype, device=param.device)
+        for i, attn in enumerate(layers):
+            attn.k_cache, attn.v_cache = self.kv_cache[0, i], self.kv_cache[1, i]  # (num_rows, row_len, n_kv_heads, head_dim)
 
     @property
     def bytes_per_slot(self) -> int:

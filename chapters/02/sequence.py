@@ -22,7 +22,7 @@ class Sequence:
         self.num_prompt_tokens = len(self.token_ids)
         self.num_cached_tokens = 0
         self.cache_row: int | None = None
-        self.temperature = sampling_params.temperature
+        self.sampling_params = sampling_params
         self.max_tokens = sampling_params.max_tokens
         self.ignore_eos = sampling_params.ignore_eos
         self.finish_reason: str | None = None  # "stop" (an EOS token) or "length" (max_tokens)

@@ -5,7 +5,7 @@ where every new token's K/V goes (`slot_mapping`) and which blocks each sequence
 import torch
 
 from ch02 import model_runner
-from ch02.model_runner import allocate_kv_cache, prepare_inputs
+from ch02.model_runner import prepare_inputs
 from ch03.context import Context, set_context
 from ch03.sequence import Sequence
 
@@ -21,12 +21,11 @@ def compute_slot_mapping(block_table: list[int], start: int, end: int, block_siz
 
 class ModelRunner(model_runner.ModelRunner):
     def __init__(self, model, num_blocks: int, block_size: int):
-        # Not chapter 2's __init__, whose cache has one max_model_len row per sequence: the pool
-        # is the same kind of tensor with num_blocks short rows of block_size slots.
-        self.model = model
-        self.device = next(model.parameters()).device
+        # Chapter 2's cache had one row of max_model_len slots per sequence; the pool is the same
+        # kind of tensor with num_blocks short rows of block_size slots:
+        # kv_cache (2, n_layers, num_blocks, block_size, n_kv_heads, head_dim).
+        super().__init__(model, num_blocks, block_size)
         self.block_size = block_size
-        self.kv_cache = allocate_kv_cache(model, num_blocks, block_size)  # (2, n_layers, num_blocks, block_size, n_kv_heads, head_dim)
 
     def prepare(self, seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor]:
         input_ids, positions, cu_seqlens_q, context_lens = prepare_inputs(seqs)

@@ -22,9 +22,9 @@ exercise, folded, so try before you peek.
 #   seq.append_token(t), seq.num_completion_tokens, seq.max_tokens, seq.ignore_eos, seq.finish_reason
 
 
-def schedule(self) -> tuple[list, bool]:
-    """ch04.scheduler.Scheduler.schedule: the next step's sequences, and True for a prefill step,
-    False for a decode step.
+def schedule(self) -> list:
+    """ch04.scheduler.Scheduler.schedule: the next step's sequences (a prefill batch, or else a
+    decode batch).
 
     Prefill first: admit sequences from the front of the waiting queue, in order, while there is
     a seat for them (self.admission_room(), read once at the start), the step's tokens stay within
@@ -82,10 +82,11 @@ def postprocess(self, seqs, token_ids) -> None:
 
 def step(self) -> tuple[list, int, int]:
     """ch04.llm_engine.LLMEngine.step (`self` is the engine): one forward pass through
-    self.scheduler.schedule(), self.model_runner.run(seqs, is_prefill) (one token id per
-    sequence) and self.scheduler.postprocess. Returns (the step's sequences, prefill tokens,
-    decode tokens): how many tokens the step computed, counted in the place of its kind (the other
-    is 0). With nothing to schedule it returns ([], 0, 0) and runs nothing."""
+    self.scheduler.schedule(), self.model_runner.call("run", seqs) (one token id per sequence) and
+    self.scheduler.postprocess. Returns (the step's sequences, prefill tokens, decode tokens): how
+    many tokens the step computed, each counted by its sequence's kind: a sequence with
+    seq.is_prefill computes its seq.num_scheduled_tokens prompt (or recomputed) tokens, any other
+    one decodes one token. With nothing to schedule it returns ([], 0, 0) and runs nothing."""
     raise NotImplementedError(
         "Exercise 4.5: write LLMEngine.step (schedule, run the model, postprocess, and report the "
         "tokens computed); see notebooks/04_scheduler.ipynb, section 'One step of the engine'"

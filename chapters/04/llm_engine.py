@@ -1,10 +1,13 @@
 """LLMEngine: requests in, finished sequences out, one scheduler step at a time.
 
     add_request(prompt, params)  check it, make a Sequence, queue it in the scheduler
-    step()                       scheduler.schedule -> model_runner.run -> scheduler.postprocess
+    step()                       scheduler.schedule -> model_runner.call("run", seqs) -> scheduler.postprocess
     generate(prompts, params)    add them all, step until every one has finished
 
-The engine names its parts once, below; a later chapter swaps one by naming its own class.
+The engine names its parts once, below; a later chapter swaps one by naming its own class. The
+model runner is started by `start_model_runner`, and the engine reaches it only through
+`model_runner.call(method, *args)`: one process here, so a call is a plain method call; with
+tensor parallelism (chapter 8) there is one runner per GPU, and the call reaches all of them.
 """
 
 import time
@@ -27,6 +30,7 @@ class LLMEngine:
     block_manager_class = BlockManager
     scheduler_class = Scheduler
     model_runner_class = ModelRunner
+    sampling_params_class = SamplingParams
 
     def __init__(self, model, **kwargs):
         options = [f.name for f in fields(self.config_class) if f.init and f.name != "model"]
@@ -35,13 +39,20 @@ class LLMEngine:
             raise TypeError(f"unknown option(s) {unknown}; the options are {options}")
         self.config = config = self.config_class(model, **kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(config.model)
-        self.model_runner = self.model_runner_class(config)
+        self.model_runner = self.start_model_runner(config)
         block_manager = self.block_manager_class(config.num_kvcache_blocks, config.kvcache_block_size)
         self.scheduler = self.scheduler_class(config, block_manager)
+
+    def start_model_runner(self, config: Config) -> ModelRunner:
+        """The model runner this process calls. One process holds the whole model here."""
+        return self.model_runner_class(config)
 
     def make_sequence(self, prompt, sampling_params: SamplingParams) -> Sequence:
         """Check a request against the model and the pool; a bad one changes nothing."""
         config = self.config
+        if not isinstance(sampling_params, self.sampling_params_class):
+            # an earlier chapter's SamplingParams: the fields it lacks take their defaults
+            sampling_params = self.sampling_params_class(**vars(sampling_params))
         ids = self.tokenizer.encode(prompt, add_special_tokens=False) if isinstance(prompt, str) else list(prompt)
         vocab = config.hf_config.vocab_size
         if not ids or not all(isinstance(t, int) and 0 <= t < vocab for t in ids):
@@ -63,20 +74,21 @@ class LLMEngine:
             )
         return self.sequence_class(ids, sampling_params)
 
-    def add_request(self, prompt, sampling_params: SamplingParams = SamplingParams()) -> Sequence:
-        seq = self.make_sequence(prompt, sampling_params)
+    def add_request(self, prompt, sampling_params: SamplingParams | None = None) -> Sequence:
+        seq = self.make_sequence(prompt, sampling_params or self.sampling_params_class())
         self.scheduler.add(seq)
         return seq
 
     def step(self) -> tuple[list[Sequence], int, int]:
         """One forward pass. Returns its sequences, and how many prefill and decode tokens it computed."""
-        seqs, is_prefill = self.scheduler.schedule()
+        seqs = self.scheduler.schedule()
         if not seqs:
             return [], 0, 0
-        num_tokens = sum(seq.num_scheduled_tokens for seq in seqs)
-        token_ids = self.model_runner.run(seqs, is_prefill)
+        num_prefill = sum(seq.num_scheduled_tokens for seq in seqs if seq.is_prefill)
+        num_decode = sum(1 for seq in seqs if not seq.is_prefill)
+        token_ids = self.model_runner.call("run", seqs)
         self.scheduler.postprocess(seqs, token_ids)
-        return seqs, num_tokens if is_prefill else 0, 0 if is_prefill else num_tokens
+        return seqs, num_prefill, num_decode
 
     def is_finished(self) -> bool:
         return self.scheduler.is_finished()
@@ -87,7 +99,7 @@ class LLMEngine:
         if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
             prompts = [prompts]
         one = not isinstance(sampling_params, (list, tuple))
-        params = [sampling_params or SamplingParams()] * len(prompts) if one else list(sampling_params)
+        params = [sampling_params or self.sampling_params_class()] * len(prompts) if one else list(sampling_params)
         if len(params) != len(prompts):
             raise ValueError(f"got {len(params)} SamplingParams for {len(prompts)} prompts; give one, or one per prompt")
         seqs = [self.make_sequence(prompt, p) for prompt, p in zip(prompts, params)]  # all checked before any runs

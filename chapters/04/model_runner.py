@@ -1,14 +1,17 @@
 """ModelRunner: owns the model and the KV pool, and turns a scheduled batch into one token each.
 
-    run(seqs, is_prefill) = prepare -> run_model -> sample
+    run(seqs) = prepare -> run_model -> sample
 
 `prepare` is chapter 3's: the uncached tokens of every sequence back to back, their slots in the
 pool (`slot_mapping`) and each sequence's `block_tables` row, published in the Context for the
 attention layers; it also names the rows of the batch whose logits are needed (`logits_indices`),
 so that a step computing only part of a prompt (chapter 5) samples nothing for it. The model is
 chapter 1's with chapter 3's paged attention; the pool is `num_kvcache_blocks` blocks of
-`kvcache_block_size` slots. `is_prefill` says what kind of step the scheduler picked; this torch
-path runs both kinds alike.
+`kvcache_block_size` slots. A step whose sequences all compute just their newest token (none
+`is_prefill`) is a pure decode batch; this torch path runs every kind of step alike.
+
+The engine reaches the runner through `call(method, *args)`, never a method directly: one runner
+here, so `call` is a plain method call; with one runner per GPU (chapter 8) it reaches them all.
 """
 
 import torch
@@ -36,8 +39,12 @@ class ModelRunner(model_runner.ModelRunner):
         input_ids, positions = super().prepare(seqs)
         return input_ids, positions, get_context().cu_seqlens_q[1:] - 1
 
+    def call(self, method: str, *args):
+        """Run one of the runner's methods: call("run", seqs) is run(seqs)."""
+        return getattr(self, method)(*args)
+
     @torch.inference_mode()
-    def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int | None]:
+    def run(self, seqs: list[Sequence]) -> list[int | None]:
         """One forward over the scheduled tokens of `seqs`; returns each sequence's sampled token,
         or None for one whose step stops short of its newest token (it has nothing to predict)."""
         input_ids, positions, logits_indices = self.prepare(seqs)
@@ -51,9 +58,12 @@ class ModelRunner(model_runner.ModelRunner):
         return [next(token_ids) if d else None for d in done]
 
     def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, logits_indices: torch.Tensor) -> torch.Tensor:
-        """(N,) tokens -> (S, vocab_size): the logits of the rows logits_indices (S,) of the batch."""
+        """(N,) tokens -> (S, vocab_size): the logits of the rows logits_indices (S,) of the batch.
+
+        S == N means a pure decode batch: every sequence computes one token and samples it (none
+        `is_prefill`), so the step's shapes depend on the batch size alone."""
         hidden = self.model(input_ids, positions)  # (N, D); every token's K/V is now in the pool
         return self.model.compute_logits(hidden[logits_indices.to(self.device)])
 
     def sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
-        return [sampler.sample(row, seq.temperature) for seq, row in zip(seqs, logits)]
+        return [sampler.sample(row, seq.sampling_params.temperature) for seq, row in zip(seqs, logits)]

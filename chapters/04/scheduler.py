@@ -43,8 +43,9 @@ class Scheduler:
         """How many waiting sequences may join the running ones this step."""
         return self.max_num_seqs - len(self.running)
 
-    def schedule(self) -> tuple[list[Sequence], bool]:
-        """The next step's sequences, and whether the step is a prefill (else a decode)."""
+    def schedule(self) -> list[Sequence]:
+        """The next step's sequences, each with seq.num_scheduled_tokens set: a prefill batch, or
+        else a decode batch."""
         batch, num_batched_tokens, room = [], 0, self.admission_room()
         while self.waiting and len(batch) < room:
             seq = self.waiting[0]
@@ -62,13 +63,13 @@ class Scheduler:
             self.running.append(seq)
             batch.append(seq)
         if batch:
-            return batch, True
+            return batch
         for seq in list(self.running):  # oldest first: they keep going, the newest give way
             if seq.status == SequenceStatus.RUNNING and self.make_room(seq):
                 self.block_manager.may_append(seq)
                 seq.num_scheduled_tokens = 1
                 batch.append(seq)
-        return batch, False
+        return batch
 
     def make_room(self, seq: Sequence) -> bool:
         """Before seq's decode: if its newest token needs a new block and none is free, preempt

@@ -4,6 +4,7 @@
                           every step) or FINISHED (done, blocks given back)
     num_scheduled_tokens  how many tokens the current step computes for it: its uncached tokens
                           in a prefill, 1 in a decode; the scheduler sets it, postprocess spends it
+    is_prefill            more than its newest token is uncached: a prompt, or a recompute
 
 A preempted sequence goes from RUNNING back to WAITING with its tokens kept and none cached.
 """
@@ -25,3 +26,8 @@ class Sequence(sequence.Sequence):
         super().__init__(token_ids, sampling_params)
         self.status = SequenceStatus.WAITING
         self.num_scheduled_tokens = 0
+
+    @property
+    def is_prefill(self) -> bool:
+        """More than the newest token still needs computing: a prompt, or a recompute after preemption."""
+        return self.num_tokens - self.num_cached_tokens > 1

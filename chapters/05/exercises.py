@@ -21,9 +21,9 @@ def arithmetic_intensity(m: int, k: int, n: int, dtype: torch.dtype) -> float:
     )
 
 
-def schedule(self) -> tuple[list, bool]:
+def schedule(self) -> list:
     """ch05.scheduler.Scheduler.schedule (`self` is the scheduler): the next step's sequences, each
-    with seq.num_scheduled_tokens set, and whether the step computes any prompt tokens.
+    with seq.num_scheduled_tokens set.
 
     The step computes at most self.max_num_batched_tokens tokens. First every running sequence
     that is decoding (exactly one uncached token) computes that token, oldest first; before each,

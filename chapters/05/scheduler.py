@@ -22,9 +22,8 @@ from ch04.sequence import Sequence, SequenceStatus
 
 
 class Scheduler(scheduler.Scheduler):
-    def schedule(self) -> tuple[list[Sequence], bool]:
-        """The next step's sequences, each with seq.num_scheduled_tokens set, and whether the step
-        computes any prompt tokens (False: decodes only)."""
+    def schedule(self) -> list[Sequence]:
+        """The next step's sequences, each with seq.num_scheduled_tokens set."""
         budget = self.max_num_batched_tokens
         batch: list[Sequence] = []
         # 1. Decodes: a running sequence with one uncached token (its newest) computes it.
@@ -56,4 +55,4 @@ class Scheduler(scheduler.Scheduler):
             seq.num_scheduled_tokens = min(seq.num_tokens - seq.num_cached_tokens, budget)
             budget -= seq.num_scheduled_tokens
             batch.append(seq)
-        return batch, any(seq.num_tokens - seq.num_cached_tokens > 1 for seq in batch)  # a prompt chunk in it
+        return batch

@@ -49,12 +49,14 @@ def compute_hash(token_ids: list[int], prefix: int = -1) -> int:
 
 class BlockManager(block_manager.BlockManager):
     def __init__(self, num_blocks: int, block_size: int):
-        # Not chapter 3's __init__: a block is now an object with a count, and the free list is
-        # ordered by when each block was freed.
-        self.num_blocks, self.block_size = num_blocks, block_size
+        super().__init__(num_blocks, block_size)
+        # A block is now an object that counts its holders: that count says whether it is used,
+        # so chapter 3's set of used blocks goes. The free list becomes ordered by when each block
+        # was freed, least recently freed first (every block, at the start).
+        del self.used_block_ids
+        self.free_block_ids: OrderedDict[int, None] = OrderedDict.fromkeys(self.free_block_ids)
         self.blocks = [Block(i) for i in range(num_blocks)]
         self.hash_to_block_id: dict[int, int] = {}
-        self.free_block_ids: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))  # least recently freed first
         self.num_hit_tokens = 0  # prompt tokens served from the cache so far
 
     def _take_free_block(self) -> int:

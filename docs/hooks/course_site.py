@@ -1,4 +1,4 @@
-"""MkDocs hooks of the course site (mkdocs.yml: hooks). Three jobs, each keyed to a plain marker
+"""MkDocs hooks of the course site (mkdocs.yml: hooks). Its jobs, each keyed to a plain marker
 in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quizzes/NN.yaml:
 
 - `<!-- quiz: NN -->` becomes chapter NN's quiz, rendered from quizzes/NN.yaml with the same
@@ -10,6 +10,8 @@ in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quiz
 - `<!-- visual: ch03 -->` becomes chapter 3's interactive visual: a div carrying the numbers of
   docs/assets/visuals/ch03.json (written by `python -m course.visual_data`), drawn in the
   browser by docs/javascripts/visuals/ch03.js on top of core.js (loaded once per page).
+- `<!-- spine-map -->` becomes the map of the chapters' classes (course/spine_map.py), read from
+  the code at build time: which chapter defines or replaces which class and method.
 - `<!-- notebook: NN -->` becomes a link to the rendered notebooks/NN_*.ipynb, or the file's name
   while the notebook does not exist yet. Notebooks live in notebooks/ at the repo root and are
   added to the site here (never executed: outputs are stripped in git).
@@ -41,6 +43,7 @@ from quizzes.html import render as render_quiz  # noqa: E402
 QUIZ = re.compile(r"<!--\s*quiz:\s*(\d+)\s*-->")
 VISUAL = re.compile(r"<!--\s*visual:\s*([a-z0-9-]+)\s*-->")
 NOTEBOOK = re.compile(r"<!--\s*notebook:\s*(\d+)\s*-->")
+SPINE_MAP = re.compile(r"<!--\s*spine-map\s*-->")
 SNIPPET = re.compile(r"""^(?P<lead>[ \t]*--8<--[ \t]+)(?P<q>["'])(?P<path>[^"':]+\.py):(?P<name>[A-Za-z_][\w.]*)(?P=q)[ \t]*$""", re.M)
 
 
@@ -119,8 +122,16 @@ def _notebook_links(markdown: str, page) -> str:
     return NOTEBOOK.sub(replace, markdown)
 
 
+def _spine_map(markdown: str) -> str:
+    if not SPINE_MAP.search(markdown):
+        return markdown
+    from course.spine_map import markdown as spine_map  # imports every chapter: only for this page
+
+    return SPINE_MAP.sub(lambda m: spine_map(), markdown)
+
+
 def on_page_markdown(markdown, page, config, files):
-    return _notebook_links(_resolve_symbols(markdown, page), page)
+    return _spine_map(_notebook_links(_resolve_symbols(markdown, page), page))
 
 
 def _visuals(html: str, page) -> str:

@@ -15,7 +15,7 @@ With tensor_parallel_size > 1 the engine starts one worker process per extra ran
 (torch.multiprocessing, spawn); rank 0's model runner lives here and drives them. `close()`
 (also run by a `with` block, when the engine is garbage collected, and at interpreter exit)
 tells the workers to leave and reaps them; a worker whose engine died leaves on its own
-(model_runner.worker_loop).
+(model_runner.loop).
 """
 
 import dataclasses

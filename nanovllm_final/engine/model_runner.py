@@ -15,7 +15,7 @@ through reused pinned buffers (staging.py), so a step's copies neither allocate 
 
 With tensor parallelism, rank 0 lives in the engine's process and sends each call to the other
 ranks through shared memory; they run the same step and take part in the all-reduces
-(`worker_loop`).
+(`loop`).
 """
 
 import os
@@ -75,7 +75,7 @@ class ModelRunner:
                 self.release()  # no process group or shared memory outlives a failed start
             raise
         if rank > 0:
-            self.worker_loop()
+            self.loop()
 
     def build(self, config: Config, rank: int) -> None:
         """The model, its weights, the KV cache, the CUDA graphs and the channel to the workers."""
@@ -120,7 +120,7 @@ class ModelRunner:
             p.fill_(1.0) if "norm" in name else p.normal_(0.0, 0.02)
 
     # ---- tensor parallel plumbing -------------------------------------------------------------
-    def worker_loop(self) -> None:
+    def loop(self) -> None:
         """Ranks > 0: wait for rank 0's next call; leave when told to, or when the engine is gone."""
         parent = parent_process()
         while True:

@@ -34,14 +34,14 @@ def _schedule(self, *, seats=None, fifo=True, check_blocks=True, grow=True):
         self.running.append(seq)
         batch.append(seq)
     if batch:
-        return batch, True
+        return batch
     for seq in list(self.running):
         if seq.status == SequenceStatus.RUNNING and self.make_room(seq):
             if grow:
                 self.block_manager.may_append(seq)
             seq.num_scheduled_tokens = 1
             batch.append(seq)
-    return batch, False
+    return batch
 
 
 def schedule_lets_later_sequences_overtake(self):
@@ -177,41 +177,47 @@ def postprocess_counts_the_new_token_as_cached(self, seqs, token_ids):
 
 
 # --- 4.5 step -----------------------------------------------------------------------------------
+def _count(seqs):
+    """(prefill tokens, decode tokens) of a scheduled batch, as the reference counts them."""
+    return (sum(seq.num_scheduled_tokens for seq in seqs if seq.is_prefill), sum(1 for seq in seqs if not seq.is_prefill))
+
+
 def step_counts_tokens_after_postprocess(self):
     # postprocess has spent num_scheduled_tokens by then: every step reports 0 tokens
-    seqs, is_prefill = self.scheduler.schedule()
+    seqs = self.scheduler.schedule()
     if not seqs:
         return [], 0, 0
-    token_ids = self.model_runner.run(seqs, is_prefill)
+    token_ids = self.model_runner.call("run", seqs)
     self.scheduler.postprocess(seqs, token_ids)
-    num_tokens = sum(seq.num_scheduled_tokens for seq in seqs)
-    return seqs, num_tokens if is_prefill else 0, 0 if is_prefill else num_tokens
+    return seqs, *_count(seqs)
 
 
 def step_counts_sequences_not_tokens(self):
     # a prefill of 8- and 5-token prompts computes 13 tokens, not 2
-    seqs, is_prefill = self.scheduler.schedule()
+    seqs = self.scheduler.schedule()
     if not seqs:
         return [], 0, 0
-    self.scheduler.postprocess(seqs, self.model_runner.run(seqs, is_prefill))
-    return seqs, len(seqs) if is_prefill else 0, 0 if is_prefill else len(seqs)
+    num_prefill = sum(1 for seq in seqs if seq.is_prefill)
+    num_decode = len(seqs) - num_prefill
+    self.scheduler.postprocess(seqs, self.model_runner.call("run", seqs))
+    return seqs, num_prefill, num_decode
 
 
 def step_runs_when_nothing_is_scheduled(self):
-    seqs, is_prefill = self.scheduler.schedule()
-    num_tokens = sum(seq.num_scheduled_tokens for seq in seqs)
-    self.scheduler.postprocess(seqs, self.model_runner.run(seqs, is_prefill))
-    return seqs, num_tokens if is_prefill else 0, 0 if is_prefill else num_tokens
+    seqs = self.scheduler.schedule()
+    counts = _count(seqs)
+    self.scheduler.postprocess(seqs, self.model_runner.call("run", seqs))
+    return seqs, *counts
 
 
 def step_without_postprocess(self):
     # the model runs, but no sequence ever gets its token
-    seqs, is_prefill = self.scheduler.schedule()
+    seqs = self.scheduler.schedule()
     if not seqs:
         return [], 0, 0
-    num_tokens = sum(seq.num_scheduled_tokens for seq in seqs)
-    self.model_runner.run(seqs, is_prefill)
-    return seqs, num_tokens if is_prefill else 0, 0 if is_prefill else num_tokens
+    counts = _count(seqs)
+    self.model_runner.call("run", seqs)
+    return seqs, *counts
 
 
 PLANTED = {

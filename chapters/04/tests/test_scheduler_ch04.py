@@ -102,11 +102,11 @@ def test_an_error_in_the_middle_of_generate_leaves_the_engine_usable(tiny_qwen3_
     engine = ch04.LLM(tiny_qwen3_dir, kvcache_block_size=4)
     real_run, calls = engine.model_runner.run, []
 
-    def failing_run(seqs, is_prefill):
+    def failing_run(seqs):
         calls.append(len(seqs))
         if len(calls) == 3:
             raise KeyboardInterrupt  # as a Ctrl-C in a notebook
-        return real_run(seqs, is_prefill)
+        return real_run(seqs)
 
     monkeypatch.setattr(engine.model_runner, "run", failing_run)
     with pytest.raises(KeyboardInterrupt):
@@ -145,7 +145,7 @@ class PoolRunner:
         self.pool: list[int | None] = [None] * (num_blocks * block_size)
         self.block_size = block_size
 
-    def run(self, seqs: list[Sequence], is_prefill: bool) -> list[int]:
+    def run(self, seqs: list[Sequence]) -> list[int]:
         out = []
         for seq in seqs:
             start, end = seq.num_cached_tokens, seq.num_cached_tokens + seq.num_scheduled_tokens
@@ -165,10 +165,10 @@ def unpressured(prompt: list[int], max_tokens: int) -> list[int]:
     return tokens[len(prompt):]
 
 
-def check_batch(scheduler: Scheduler, batch: list[Sequence], is_prefill: bool, was_running: list[Sequence]) -> None:
+def check_batch(scheduler: Scheduler, batch: list[Sequence], was_running: list[Sequence]) -> None:
     assert len(set(map(id, batch))) == len(batch), "a sequence is twice in one batch"
     assert all(seq.status == SequenceStatus.RUNNING for seq in batch), "a batch holds a sequence that is not running"
-    if is_prefill:
+    if any(seq not in was_running for seq in batch):  # it admitted someone: a prefill batch
         tokens = sum(seq.num_scheduled_tokens for seq in batch)
         assert tokens <= scheduler.max_num_batched_tokens or len(batch) == 1, "a prefill batch is over its token budget"
         assert all(seq.num_scheduled_tokens == seq.num_tokens for seq in batch), "a prefill must compute every token"
@@ -240,12 +240,12 @@ def test_scheduler_keeps_its_rules_and_the_tokens(requests, block_size, spare_bl
         step += 1
         assert step < 1000, "the scheduler makes no progress"
         was_running = list(scheduler.running)
-        batch, is_prefill = scheduler.schedule()
+        batch = scheduler.schedule()
         if not batch:
             assert scheduler.is_finished(), "nothing scheduled while requests wait"
             continue
-        check_batch(scheduler, batch, is_prefill, was_running)
-        scheduler.postprocess(batch, runner.run(batch, is_prefill))
+        check_batch(scheduler, batch, was_running)
+        scheduler.postprocess(batch, runner.run(batch))
         check_invariants(scheduler, seqs)
         for seq in seqs:
             assert seq.num_tokens >= lengths.get(seq.seq_id, 0), "a sequence lost tokens (preemption must keep them)"

@@ -43,7 +43,7 @@ def names(seqs, who):
     return [who[id(seq)] for seq in seqs]
 
 
-def schedule(s: Scheduler) -> tuple[list[Sequence], bool]:
+def schedule(s: Scheduler) -> list[Sequence]:
     """s.schedule(), with an error inside the engine's parts reported in one line."""
     try:
         return s.schedule()
@@ -90,8 +90,8 @@ def test_schedule_by_hand(solution, monkeypatch):
     who = {id(a): "A", id(b): "B", id(c): "C", id(d): "D"}
     for seq in (a, b, c, d):
         s.add(seq)
-    batch, is_prefill = schedule(s)  # A + B = 13 tokens; + C would be 25 > 20: C waits, and D behind it
-    assert (names(batch, who), is_prefill) == (["A", "B"], True), f"expected prefill of A, B; got {names(batch, who)}, prefill={is_prefill}"
+    batch = schedule(s)  # A + B = 13 tokens; + C would be 25 > 20: C waits, and D behind it
+    assert names(batch, who) == ["A", "B"], f"expected prefill of A, B; got {names(batch, who)}"
     assert [a.num_scheduled_tokens, b.num_scheduled_tokens] == [8, 5], (
         f"A and B have num_scheduled_tokens {[a.num_scheduled_tokens, b.num_scheduled_tokens]}; a prefill computes "
         "every token of the prompt: expected [8, 5]")
@@ -99,11 +99,12 @@ def test_schedule_by_hand(solution, monkeypatch):
     assert a.status == b.status == RUNNING, f"A and B have status {a.status.name}, {b.status.name}; expected RUNNING"
     assert [len(a.block_table), len(b.block_table)] == [2, 2], f"expected 2 blocks each, got {[a.block_table, b.block_table]}"
     s.postprocess(batch, [0, 0])
-    batch, is_prefill = schedule(s)  # one seat left: C alone; D waits for a seat
-    assert (names(batch, who), is_prefill) == (["C"], True), f"expected prefill of C alone (one seat left); got {names(batch, who)}"
+    batch = schedule(s)  # one seat left: C alone; D waits for a seat
+    assert names(batch, who) == ["C"] and c.num_scheduled_tokens == 12, (
+        f"expected prefill of C alone (one seat left), all 12 tokens; got {names(batch, who)}")
     s.postprocess(batch, [0])
-    batch, is_prefill = schedule(s)  # no seat: decode A, B, C; A (9 tokens) and C (13) start a block
-    assert (names(batch, who), is_prefill) == (["A", "B", "C"], False), f"expected decode of A, B, C; got {names(batch, who)}"
+    batch = schedule(s)  # no seat: decode A, B, C; A (9 tokens) and C (13) start a block
+    assert names(batch, who) == ["A", "B", "C"], f"expected decode of A, B, C; got {names(batch, who)}"
     assert [len(q.block_table) for q in (a, b, c)] == [3, 2, 4], (
         f"after the decode A, B, C (9, 6, 13 tokens) hold {[len(q.block_table) for q in (a, b, c)]} blocks of 4; "
         "expected [3, 2, 4]: a token that starts a block needs one more")
@@ -118,7 +119,7 @@ def test_schedule_stops_at_the_first_that_does_not_fit(solution, monkeypatch):
     a, b, c, d = (seq_of(n) for n in (8, 5, 12, 1))
     for seq in (a, b, c, d):
         s.add(seq)
-    batch, _ = schedule(s)
+    batch = schedule(s)
     who = {id(a): "A", id(b): "B", id(c): "C", id(d): "D"}
     assert names(batch, who) == ["A", "B"] and names(s.waiting, who) == ["C", "D"], (
         f"a pool of 5 blocks: admitted {names(batch, who)}, waiting {names(s.waiting, who)}; expected A, B admitted "
@@ -126,7 +127,7 @@ def test_schedule_stops_at_the_first_that_does_not_fit(solution, monkeypatch):
     s = small_scheduler(max_num_batched_tokens=10)
     s.add(c)
     s.add(seq_of(1))
-    batch, _ = schedule(s)
+    batch = schedule(s)
     assert batch == [c], f"a budget of 10 tokens: admitted {len(batch)} sequences; expected the 12-token prompt alone"
 
 
@@ -137,12 +138,12 @@ def test_schedule_static_admits_only_between_batches(solution, monkeypatch):
     a, b, c = seq_of(3, max_tokens=1), seq_of(3, max_tokens=4), seq_of(3)
     for seq in (a, b):
         s.add(seq)
-    s.postprocess(schedule(s)[0], [0, 0])  # A finishes at once
+    s.postprocess(schedule(s), [0, 0])  # A finishes at once
     s.add(c)
-    batch, is_prefill = schedule(s)
-    assert (batch, is_prefill) == ([b], False), (
-        f"StaticScheduler: got a {'prefill' if is_prefill else 'decode'} of {len(batch)} sequences; expected a decode of "
-        "B alone (C waits until the batch of A and B is done)")
+    batch = schedule(s)
+    assert batch == [b] and b.num_scheduled_tokens == 1, (
+        f"StaticScheduler: got a batch of {len(batch)} sequences; expected a decode of B alone (C waits until the "
+        "batch of A and B is done)")
 
 
 @pytest.mark.exercise("schedule")
@@ -217,7 +218,7 @@ def test_postprocess_by_hand(solution, monkeypatch):
     a, b, c, d = seq_of(8), seq_of(5, max_tokens=1), seq_of(3, ignore_eos=False), seq_of(3, ignore_eos=True)
     for seq in (a, b, c, d):
         s.add(seq)
-    batch, _ = schedule(s)
+    batch = schedule(s)
     s.postprocess(batch, [5, 6, 7, 7])
     assert (a.num_cached_tokens, a.num_tokens, a.token_ids[-1]) == (8, 9, 5), (
         f"after the prefill of an 8-token prompt and token 5: {a.num_cached_tokens} cached of {a.num_tokens} tokens, "
@@ -231,7 +232,7 @@ def test_postprocess_by_hand(solution, monkeypatch):
     assert b.block_table == c.block_table == [] and s.block_manager.num_free_blocks == 10 - 2 - 1, (
         f"B and C hold {b.block_table} and {c.block_table}, {s.block_manager.num_free_blocks} blocks free; expected "
         "no blocks each and 7 free (A and D hold 2 and 1)")
-    batch, _ = schedule(s)  # a decode: A and D compute their newest token
+    batch = schedule(s)  # a decode: A and D compute their newest token
     s.postprocess(batch, [1, 2])
     assert (a.num_cached_tokens, a.num_tokens) == (9, 10), (
         f"after a decode: {a.num_cached_tokens} cached of {a.num_tokens}; expected 9 of 10 (the new token is not cached)")

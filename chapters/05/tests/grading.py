@@ -67,7 +67,7 @@ def _admit_waiting(self, batch, budget, tokens_for):
 
 
 def _result(batch):
-    return batch, any(_left(seq) > 1 for seq in batch)
+    return batch
 
 
 def _chunk(seq, budget):

@@ -27,10 +27,10 @@ def generate_in_steps(engine, prompts, params, max_steps=300) -> tuple[list[list
     steps = []
     while not engine.is_finished():
         assert len(steps) < max_steps, f"not finished after {max_steps} steps: some request never gets its turn"
-        batch, is_prefill = engine.scheduler.schedule()
+        batch = engine.scheduler.schedule()
         assert batch, "an empty step while requests are waiting: nothing would ever change"
         steps.append([(index[seq.seq_id], seq.num_scheduled_tokens) for seq in batch])
-        engine.scheduler.postprocess(batch, engine.model_runner.run(batch, is_prefill))
+        engine.scheduler.postprocess(batch, engine.model_runner.run(batch))
     return [seq.completion_token_ids for seq in seqs], steps
 
 
@@ -66,9 +66,9 @@ def test_schedule_step_by_step(solution, tiny_qwen3_dir, monkeypatch):
             for p, m in zip(PROMPTS[:3], (5, 5, 2))]
     steps = []
     while not engine.is_finished() and len(steps) < 20:
-        batch, is_prefill = engine.scheduler.schedule()
-        steps.append(([(seqs.index(s), s.num_scheduled_tokens) for s in batch], is_prefill))
-        engine.scheduler.postprocess(batch, engine.model_runner.run(batch, is_prefill))
+        batch = engine.scheduler.schedule()
+        steps.append(([(seqs.index(s), s.num_scheduled_tokens) for s in batch], any(s.is_prefill for s in batch)))
+        engine.scheduler.postprocess(batch, engine.model_runner.run(batch))
     decoding = [(0, 1), (1, 1)]
     assert steps == (
         [([(0, 6)], True), ([(0, 2), (1, 1), (2, 3)], True)]
@@ -110,7 +110,7 @@ def test_schedule_rules_on_random_workloads(solution, monkeypatch):
                 break
             preemptions, running = sched.num_preemptions, {s.seq_id for s in sched.running}
             decoding = [s for s in sched.running if s.num_tokens - s.num_cached_tokens == 1]
-            batch, _ = sched.schedule()
+            batch = sched.schedule()
             assert sum(s.num_scheduled_tokens for s in batch) <= w["budget"], f"a step exceeds the budget of {w['budget']}"
             if sched.num_preemptions == preemptions:
                 assert all(s in batch for s in decoding), "a running decode skipped a step"

@@ -48,9 +48,9 @@ def run_steps(engine, prompts, params) -> tuple[list[str], list[list[int]]]:
     name = {seq.seq_id: "ABCDEFGH"[i] for i, seq in enumerate(seqs)}
     steps = []
     while not engine.is_finished():
-        batch, is_prefill = engine.scheduler.schedule()
+        batch = engine.scheduler.schedule()
         steps.append(" ".join(f"{name[s.seq_id]}{s.num_scheduled_tokens}" for s in batch))
-        engine.scheduler.postprocess(batch, engine.model_runner.run(batch, is_prefill))
+        engine.scheduler.postprocess(batch, engine.model_runner.run(batch))
     return steps, [seq.completion_token_ids for seq in seqs]
 
 
@@ -69,15 +69,15 @@ def test_a_long_prompt_is_chunked_behind_the_decodes(tiny_qwen3_dir):
 def test_logits_only_where_a_sequence_reaches_its_newest_token(tiny_qwen3_dir):
     engine = ch05.LLM(tiny_qwen3_dir, max_num_seqs=4, max_num_batched_tokens=6)
     a, b = engine.add_request(PROMPTS[0], GREEDY), engine.add_request(PROMPTS[1], GREEDY)
-    batch, _ = engine.scheduler.schedule()  # A's first 6 of 8 tokens: nothing to sample
+    batch = engine.scheduler.schedule()  # A's first 6 of 8 tokens: nothing to sample
     assert [s.num_scheduled_tokens for s in batch] == [6]
     _, _, rows = engine.model_runner.prepare(batch)
     assert rows.tolist() == []
-    tokens = engine.model_runner.run(batch, True)
+    tokens = engine.model_runner.run(batch)
     assert tokens == [None]
     engine.scheduler.postprocess(batch, tokens)
     assert a.num_cached_tokens == 6 and a.num_completion_tokens == 0
-    batch, _ = engine.scheduler.schedule()  # A's last 2 (rows 0-1), B's only token (row 2)
+    batch = engine.scheduler.schedule()  # A's last 2 (rows 0-1), B's only token (row 2)
     _, _, rows = engine.model_runner.prepare(batch)
     assert rows.tolist() == [1, 2]
 
@@ -113,7 +113,7 @@ def test_schedule_keeps_the_budget_runs_every_decode_and_computes_each_token_onc
             break
         before, running_before = scheduler.num_preemptions, {s.seq_id for s in scheduler.running}
         decoding = [s for s in scheduler.running if s.num_tokens - s.num_cached_tokens == 1]
-        batch, _ = scheduler.schedule()
+        batch = scheduler.schedule()
         assert sum(s.num_scheduled_tokens for s in batch) <= budget, "a step exceeds max_num_batched_tokens"
         assert len({s.seq_id for s in batch}) == len(batch), "a sequence is twice in one step"
         if scheduler.num_preemptions == before:

@@ -136,7 +136,7 @@ def test_ref_counts_free_list_and_hits_stay_true(requests, block_size, spare_blo
                     scheduler.add(seq)
             if scheduler.is_finished() and step > max(r[3] for r in requests):
                 break
-            batch, _ = scheduler.schedule()
+            batch = scheduler.schedule()
             check_invariants(manager, scheduler.running, pool, collide)
             for s in batch:  # the forward pass: write each computed token's K/V to its slot
                 start, end = s.num_cached_tokens, s.num_cached_tokens + s.num_scheduled_tokens

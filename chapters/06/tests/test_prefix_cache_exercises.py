@@ -50,8 +50,8 @@ def run_waves(path, waves, max_steps=300, **options):
         while not engine.is_finished():
             steps += 1
             assert steps <= max_steps, f"not finished after {max_steps} steps"
-            batch, is_prefill = engine.scheduler.schedule()
-            engine.scheduler.postprocess(batch, engine.model_runner.run(batch, is_prefill))
+            batch = engine.scheduler.schedule()
+            engine.scheduler.postprocess(batch, engine.model_runner.run(batch))
             check_blocks(manager, engine.scheduler.running)
         tokens += [seq.completion_token_ids for seq in seqs]
     return tokens, manager

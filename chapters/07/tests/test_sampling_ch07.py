@@ -123,9 +123,13 @@ def test_seeded_request_same_alone_and_in_any_batch(tiny_qwen3_dir):
 
 
 def test_chapter_1_params_mean_no_filter_and_no_seed(tiny_qwen3_dir):
-    """The engine's default SamplingParams is chapter 1's; a chapter-7 sequence reads it as
-    top_k=-1, top_p=1, min_p=0, no seed."""
+    """The engine's SamplingParams is chapter 7's (`sampling_params_class`); chapter 1's, given to
+    it, is read as top_k=-1, top_p=1, min_p=0, no seed."""
     import ch01
 
-    seq = ch07.Sequence([1, 2, 3], ch01.SamplingParams(temperature=0.5, max_tokens=3))
-    assert (seq.temperature, seq.top_k, seq.top_p, seq.min_p, seq.seed, seq.max_tokens) == (0.5, -1, 1.0, 0.0, None, 3)
+    engine = ch07.LLM(tiny_qwen3_dir)
+    assert engine.sampling_params_class is ch07.SamplingParams
+    seq = engine.add_request([1, 2, 3], ch01.SamplingParams(temperature=0.5, max_tokens=3))
+    p = seq.sampling_params
+    assert isinstance(p, ch07.SamplingParams), f"the sequence carries a {type(p).__name__}, expected chapter 7's"
+    assert (p.temperature, p.top_k, p.top_p, p.min_p, p.seed, p.max_tokens) == (0.5, -1, 1.0, 0.0, None, 3)
