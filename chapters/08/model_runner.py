@@ -22,6 +22,7 @@ import weakref
 from dataclasses import replace
 from datetime import timedelta
 from multiprocessing import get_all_start_methods, get_context, parent_process
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -175,8 +176,10 @@ class ModelRunner(ch07.ModelRunner):
 
 
 def describe(err: BaseException) -> str:
-    """An error as one rank reports it to rank 0: the error, and where it was raised."""
-    return f"{type(err).__name__}: {err}\n{''.join(traceback.format_tb(err.__traceback__, limit=-3))}"
+    """An error as one rank reports it to rank 0, on one line: what, and where it was raised."""
+    where = traceback.extract_tb(err.__traceback__)[-1:]
+    at = f" (at {Path(where[0].filename).name}:{where[0].lineno}, in {where[0].name})" if where else ""
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}{at}"
 
 
 def start_workers(runner_class, config: Config) -> list:
