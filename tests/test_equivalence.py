@@ -16,7 +16,7 @@ from ch01.sampling_params import SamplingParams
 from course.paths import DEFAULT_MODEL_DIR
 from course.testing import PROMPTS, hf_greedy
 
-CHAPTERS = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07"]
+CHAPTERS = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08"]
 
 # The shared prompts (8, 1, 21 and 5 tokens) plus a few more, so that engines that batch see a
 # batch larger than one and of mixed lengths.
