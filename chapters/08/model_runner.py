@@ -1,8 +1,9 @@
 """ModelRunner: one per rank, each in its own process, all running the same steps in lockstep.
 
     rank 0      lives in the engine's process: it schedules, samples and answers the caller
-    ranks > 0   started by rank 0 (`start_workers`), each builds its shard of the model and its own
-                K/V pool (its own heads' K/V), then follows rank 0 in `loop`
+    ranks > 0   started by the engine (LLM.start_model_runner calls `start_workers`); each builds
+                its shard of the model and its own K/V pool (its own heads' K/V), then follows
+                rank 0 in `loop`
 
 Each step, rank 0's `call("run", seqs)` sends the method's name and arguments down a pipe to
 every other rank, runs it itself, and waits for each rank's short reply. The ranks meet inside
@@ -100,6 +101,8 @@ class ModelRunner(ch07.ModelRunner):
     # ---- rank 0 drives, the others follow ------------------------------------------------------
     def call(self, method: str, *args):
         """On rank 0: run `method(*args)` here and on every other rank; its result on rank 0."""
+        if self.workers and not self._release.alive:
+            raise RuntimeError("this LLM is closed: its ranks are gone; make a new one")
         if self.broken:
             raise RuntimeError(f"the tensor-parallel ranks are out of step ({self.broken}); close() this LLM and make a new one")
         for _, pipe in self.workers:

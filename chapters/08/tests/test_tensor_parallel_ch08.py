@@ -86,6 +86,8 @@ def test_close_and_drop_reap_every_rank(three_way_model):
     llm.close()
     llm.close()  # twice is fine
     assert all(p.exitcode is not None for p in workers), "close() left a rank running"
+    with pytest.raises(RuntimeError, match="this LLM is closed"):
+        llm.generate(PROMPTS[:1], GREEDY, use_tqdm=False)
     llm = ch08.LLM(three_way_model, tensor_parallel_size=3, **SMALL)  # the process group is free again
     workers = [p for p, _ in llm.model_runner.workers]
     del llm
