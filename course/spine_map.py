@@ -55,6 +55,8 @@ def own_members(cls) -> list[str]:
     for name, value in vars(cls).items():
         if isinstance(value, property) or (name in written and (inspect.isfunction(value) or isinstance(value, (staticmethod, classmethod)))):
             names.append(name)
+        elif inspect.isfunction(value) and value.__module__.endswith(".solutions"):  # an exercise: its answer key
+            names.append(name)
         elif inspect.isfunction(value) and not name.startswith("__"):  # another class's method, named here
             names.append(f"{name} = {chapter_of(value) or value.__module__}.{value.__qualname__}")
     return names

@@ -9,6 +9,33 @@ model_runner, llm_engine), models/qwen3.py (the model), layers/ (its pieces), ke
 attention and norm kernels, Triton on GPU, torch on CPU), utils/ (the batch context, the loader).
 serve.py puts the engine behind OpenAI's HTTP API (openai_api.py: the request shapes;
 engine/engine_loop.py: the thread that steps it); bench.py and bench_serving.py measure it.
+
+It is the chapters' engine folded into one package, under the chapters' names (Config, Sequence
+with `sampling_params` and `is_prefill`, BlockManager with `prefix_hits` and `cache_blocks`,
+Scheduler whose `schedule()` returns the step's sequences, ModelRunner with `call`, `loop`,
+`exit`, `allocate_kv_cache`, `run`, and LLMEngine whose `step()` calls `model_runner.call("run",
+seqs)`). What it adds beyond chapter 10, and where:
+
+| what | where | why |
+|---|---|---|
+| async scheduling: step n+1 is scheduled while step n runs | engine/llm_engine.py `_step_async`, engine/scheduler.py `advance`, `settle` | the host's work hides behind the GPU's |
+| inputs staged in reused pinned buffers | engine/staging.py, ModelRunner `prepare_batch`, `to_device` | no allocation and no wait per copy |
+| LM head and sampler inside the decode graphs | engine/cuda_graph.py, kernels/sampling.py | fewer launches per decode step |
+| FP8 decode-attention tiles (TMA on Hopper) | kernels/decode_attention.py, kernels/attention_tile.py | bandwidth at long contexts |
+| packed projections: `qkv_proj`, `gate_up_proj` | layers/linear.py `QKVParallelLinear`, `MergedColumnParallelLinear`; models/qwen3.py | one GEMM instead of three, and of two (the chapters keep q/k/v and gate/up apart, to read) |
+| one model class for the three families | models/qwen3.py `Qwen3ForCausalLM` (nano-vllm's name; the chapters' `CausalLM`) | nano-vllm's file, with Qwen2's bias and Llama's missing QK-norm as switches |
+| the pool sized from free GPU memory | ModelRunner `blocks_from_free_gpu_memory`; Config `gpu_memory_utilization`, `cpu_kvcache_gib` | as many blocks as fit |
+| random weights for benchmarks | Config `load_format="dummy"`, ModelRunner `init_dummy_weights` | throughput without a checkpoint |
+| stop strings, streaming, chat | llm.py `generate(stream=True)`, `stream`, `chat`; LLMEngine `stop_position` | what a server needs (the chapters' `generate` lives in LLMEngine, as nano-vllm's) |
+| a prompt waits for an identical prefix being computed | engine/scheduler.py `_shares_prefix_in_flight` | it hits the cache one step later instead of computing it twice |
+| the OpenAI-compatible server | serve.py, openai_api.py, engine/engine_loop.py | requests join and leave the running batch |
+| benchmarks | bench.py, bench_serving.py, bench_cpu.py | chapter 11's measurements |
+
+Names that differ on purpose: `Scheduler(config)` builds its own BlockManager (the chapters pass
+one in, so a test can hand it a small pool); `BlockManager.num_blocks_of(seq)` is the chapters'
+`blocks_needed(seq.num_tokens)`; `Scheduler.finish(seq, reason)` ends a sequence for every cause
+(the chapters' `postprocess` and `abort`); `prepare_batch` builds what the chapters' `prepare`
+does plus the graph's and the sampler's inputs.
 """
 
 from nanovllm_final.llm import LLM

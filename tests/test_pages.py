@@ -137,13 +137,13 @@ def test_the_page_check_can_fail():
     """The checker itself: an include in the open, in a tab or in an open `???+` block is shown;
     one in a `???` block (through a code fence) is folded."""
     ranges = reference_ranges("ch01")
-    rms = '--8<-- "chapters/01/layers.py:rms_norm"'
+    rms = '--8<-- "chapters/01/solutions.py:rms_norm"'
     assert answers_shown(f"# page\n\n```python\n{rms}\n```\n", ranges)
     assert answers_shown(f'=== "tab"\n\n    ```python\n    {rms}\n    ```\n', ranges)
     assert answers_shown(f'???+ success "open"\n\n    ```python\n    {rms}\n    ```\n', ranges)
-    assert answers_shown('```python\n--8<-- "chapters/01/layers.py"\n```\n', ranges), "a whole-file include"
-    first, last = symbols(REPO_ROOT / "chapters/01/layers.py")["rms_norm"]
-    assert answers_shown(f'--8<-- "chapters/01/layers.py:{first + 2}:{last}"\n', ranges), "a line range"
+    assert answers_shown('```python\n--8<-- "chapters/01/solutions.py"\n```\n', ranges), "a whole-file include"
+    first, last = symbols(REPO_ROOT / "chapters/01/solutions.py")["rms_norm"]
+    assert answers_shown(f'--8<-- "chapters/01/solutions.py:{first + 2}:{last}"\n', ranges), "a line range"
     assert not answers_shown(f'??? success "Solution — try first"\n\n    ```python\n    {rms}\n    ```\n', ranges)
     assert not answers_shown('--8<-- "chapters/01/layers.py:RMSNorm"\n', ranges), "the caller is fine"
 

@@ -48,7 +48,7 @@ def page(site: Path, chapter: str) -> str:
 @pytest.mark.slow
 def test_chapter_1_includes_the_real_source(site):
     seen = text_of(page(site, "01"))
-    source = (REPO_ROOT / "chapters" / "01" / "layers.py").read_text(encoding="utf-8")
+    source = (REPO_ROOT / "chapters" / "01" / "solutions.py").read_text(encoding="utf-8")
     rms_norm = next(n for n in ast.parse(source).body if getattr(n, "name", None) == "rms_norm")
     excerpt = "\n".join(source.splitlines()[rms_norm.lineno - 1 : rms_norm.end_lineno])
     assert excerpt in seen  # the whole function, as it is in the file today
@@ -136,9 +136,9 @@ class _Page:
 
 def test_include_by_name_follows_the_source():
     hooks = _hooks()
-    out = hooks._resolve_symbols('```python\n--8<-- "chapters/01/layers.py:rms_norm"\n```', _Page)
-    first, last = map(int, re.search(r'layers\.py:(\d+):(\d+)"', out).groups())
-    lines = (REPO_ROOT / "chapters" / "01" / "layers.py").read_text(encoding="utf-8").splitlines()
+    out = hooks._resolve_symbols('```python\n--8<-- "chapters/01/solutions.py:rms_norm"\n```', _Page)
+    first, last = map(int, re.search(r'solutions\.py:(\d+):(\d+)"', out).groups())
+    lines = (REPO_ROOT / "chapters" / "01" / "solutions.py").read_text(encoding="utf-8").splitlines()
     assert lines[first - 1].startswith("def rms_norm(") and lines[last - 1].strip().startswith("return")
     method = hooks._resolve_symbols('--8<-- "chapters/01/model.py:DecoderLayer.forward"', _Page)
     assert re.search(r'model\.py:\d+:\d+"$', method)

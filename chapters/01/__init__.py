@@ -4,6 +4,8 @@ Read in this order: config.py (the model's numbers), layers.py (RMSNorm, rotary 
 attention.py (causal grouped-query attention), model.py (the decoder, top to bottom),
 loader.py (weights by name), naive_generate.py (the loop: the whole sequence again for every
 token), llm.py (text in, text out). Run it: `python -m ch01 "What is the capital of France?"`.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch01.config import ModelConfig

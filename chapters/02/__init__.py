@@ -6,6 +6,8 @@ only the prompt (prefill) or one token (decode). Read attention.py (store, then 
 cache), then model_runner.py (which tokens each step computes, at which positions) and llm.py
 (static batches and the cache's cost: slots reserved vs used). sequence.py and context.py are
 the small records they pass around.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch01.sampling_params import SamplingParams

@@ -19,6 +19,7 @@ import ch01
 from ch01 import sampler
 from ch01.model import Parts
 from ch01.sampling_params import SamplingParams
+from ch02 import solutions
 from ch02.attention import Attention
 from ch02.model_runner import ModelRunner
 from ch02.sequence import Sequence
@@ -83,15 +84,8 @@ class LLM(ch01.LLM):
         token_ids = [sampler.sample(row, seq.sampling_params.temperature) for seq, row in zip(seqs, logits)]
         self.postprocess(seqs, token_ids)
 
-    def postprocess(self, seqs: list[Sequence], token_ids: list[int]) -> None:
-        eos = self.config.eos_token_ids
-        for seq, token_id in zip(seqs, token_ids):
-            seq.num_cached_tokens = seq.num_tokens  # the step stored K/V of every token it computed
-            seq.append_token(token_id)  # ...but not of this one: it is the next step's input
-            if token_id in eos and not seq.ignore_eos:
-                seq.finish_reason = "stop"
-            elif seq.num_completion_tokens == seq.max_tokens:
-                seq.finish_reason = "length"
+    # The reference of the chapter's exercises is in solutions.py, its answer key (read it after them).
+    postprocess = solutions.postprocess  # exercise 2.4 (solutions.py)
 
     def kv_usage(self, seqs: list[Sequence], running: int) -> CacheUsage:
         """Every sequence of the batch holds a whole row until the batch ends, finished or not."""
@@ -102,4 +96,3 @@ class LLM(ch01.LLM):
             used_slots=sum(seq.num_cached_tokens for seq in seqs),
             bytes_per_slot=self.runner.bytes_per_slot,
         )
-

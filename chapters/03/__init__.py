@@ -5,6 +5,8 @@ blocks its tokens fill (a block table maps its block numbers to pool blocks), ta
 it crosses a block boundary, and gives them all back when it finishes. Read block_manager.py
 first, then model_runner.py (slot_mapping), attention.py (store by slot, gather by block table)
 and llm.py (when blocks are taken and freed, and what the pool costs vs chapter 2's rows).
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch01.sampling_params import SamplingParams

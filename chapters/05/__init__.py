@@ -6,6 +6,8 @@ step here runs every decode first and fills the rest of a `max_num_batched_token
 chunks of prompts, in one flat batch. Read roofline.py first (why), then scheduler.py
 (`Scheduler.schedule`) and model_runner.py (`ModelRunner.prepare`, a chunk that starts
 mid-prompt, which rows get logits); config.py and llm.py only name the new parts.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch01.sampling_params import SamplingParams

@@ -17,28 +17,9 @@ reaches its newest token has a next token to predict: the rows of the other chun
 import torch
 
 from ch03.context import Context, set_context
-from ch03.model_runner import compute_slot_mapping
 from ch04 import model_runner
 from ch04.sequence import Sequence
-
-
-def chunk_inputs(seq: Sequence, block_size: int) -> tuple[list[int], list[int], list[int], int]:
-    """The tokens seq computes this step (seq.num_scheduled_tokens of them, after its
-    seq.num_cached_tokens cached ones): (input_ids, positions, slot_mapping, context_len)."""
-    start = seq.num_cached_tokens
-    end = start + seq.num_scheduled_tokens
-    slots = compute_slot_mapping(seq.block_table, start, end, block_size)
-    return seq.token_ids[start:end], list(range(start, end)), slots, end
-
-
-def logits_indices(seqs: list[Sequence], cu_seqlens_q: list[int]) -> list[int]:
-    """The rows of the flat batch whose logits the step computes: the last row of each sequence
-    whose step reaches its newest token. seqs[i]'s rows are cu_seqlens_q[i]:cu_seqlens_q[i + 1]."""
-    return [
-        cu_seqlens_q[i + 1] - 1
-        for i, seq in enumerate(seqs)
-        if seq.num_cached_tokens + seq.num_scheduled_tokens == seq.num_tokens
-    ]
+from ch05.solutions import chunk_inputs, logits_indices  # exercises 5.3, 5.4: the answer key
 
 
 class ModelRunner(model_runner.ModelRunner):

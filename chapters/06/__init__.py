@@ -5,6 +5,8 @@ hash of its tokens and of everything before it, a new prompt reuses the cached b
 prefix (its prefill starts after them), blocks count their holders, and a freed block stays
 cached until the pool needs it (least recently freed first). Read block_manager.py first, then
 scheduler.py (one call after each step); llm.py only names the new parts.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch01.sampling_params import SamplingParams

@@ -22,11 +22,11 @@ prefill and preemption, a block may be allocated for a while before anything is 
 
 from collections import OrderedDict
 
-import numpy as np
-import xxhash
 
 from ch03 import block_manager
 from ch03.sequence import Sequence
+from ch06 import solutions
+from ch06.solutions import compute_hash  # exercise 6.1: the answer key
 
 
 class Block:
@@ -35,16 +35,6 @@ class Block:
         self.ref_count = 0  # sequences holding it; 0: on the free list
         self.hash = -1  # -1: not in the prefix cache (not full, or not computed yet)
         self.token_ids: list[int] = []  # the tokens whose K/V it holds, once it has a hash
-
-
-def compute_hash(token_ids: list[int], prefix: int = -1) -> int:
-    """The chained hash of one full block: the previous block's hash (none for the first block,
-    prefix=-1) and this block's token ids, so it stands for the whole prefix up to this block."""
-    h = xxhash.xxh64()
-    if prefix != -1:
-        h.update(prefix.to_bytes(8, "little"))
-    h.update(np.array(token_ids, dtype=np.int64).tobytes())
-    return h.intdigest()
 
 
 class BlockManager(block_manager.BlockManager):
@@ -59,30 +49,13 @@ class BlockManager(block_manager.BlockManager):
         self.hash_to_block_id: dict[int, int] = {}
         self.num_hit_tokens = 0  # prompt tokens served from the cache so far
 
-    def _take_free_block(self) -> int:
-        """The least recently freed block, for new K/V: whatever it cached is forgotten now."""
-        block_id, _ = self.free_block_ids.popitem(last=False)
-        block = self.blocks[block_id]
-        if self.hash_to_block_id.get(block.hash) == block_id:
-            del self.hash_to_block_id[block.hash]
-        block.hash, block.token_ids, block.ref_count = -1, [], 1
-        return block_id
+    # The reference of the chapter's exercises is in solutions.py, its answer key (read it after them).
+    _take_free_block = solutions.take_free_block  # exercise 6.4 (solutions.py)
 
     def block_tokens(self, seq: Sequence, i: int) -> list[int]:
         return seq.token_ids[i * self.block_size:(i + 1) * self.block_size]
 
-    def prefix_hits(self, seq: Sequence) -> list[int]:
-        """Ids of the cached blocks that hold seq's first full blocks, in order, stopping at the
-        first miss; never the block of seq's last token."""
-        hits, h = [], -1
-        for i in range((seq.num_tokens - 1) // self.block_size):  # the full blocks before the last token's
-            token_ids = self.block_tokens(seq, i)
-            h = compute_hash(token_ids, h)
-            block_id = self.hash_to_block_id.get(h)
-            if block_id is None or self.blocks[block_id].token_ids != token_ids:
-                break
-            hits.append(block_id)
-        return hits
+    prefix_hits = solutions.prefix_hits  # exercise 6.2 (solutions.py)
 
     def can_allocate(self, seq: Sequence) -> bool:
         # A hit on a block someone holds costs nothing; a hit on a free block takes it off the list.
@@ -116,12 +89,4 @@ class BlockManager(block_manager.BlockManager):
             # Two prompts may have computed the same block side by side: the first one stays named.
             self.hash_to_block_id.setdefault(block.hash, block.block_id)
 
-    def deallocate(self, seq: Sequence) -> None:
-        """seq lets go of its blocks; a block nobody holds any more is free, its K/V kept."""
-        for block_id in reversed(seq.block_table):  # the tail first: the least likely to be shared, evicted first
-            block = self.blocks[block_id]
-            block.ref_count -= 1
-            if block.ref_count == 0:
-                self.free_block_ids[block_id] = None  # at the end: the most recently freed
-        seq.block_table = []
-        seq.num_cached_tokens = 0
+    deallocate = solutions.deallocate  # exercise 6.3 (solutions.py)

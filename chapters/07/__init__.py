@@ -3,7 +3,10 @@
 Until now every row of a step took one rule. Here each request brings its own SamplingParams and
 the sampler applies them all in one call: (B, 1) columns of parameters against (B, V) logits,
 no loop over rows. Read sampler.py first (the order of the filters, and the draw), then
-sampling_params.py; sequence.py, model_runner.py and llm.py only carry the parameters there.
+sampling_params.py; model_runner.py and llm.py only carry the parameters there, and sequence.py
+keeps a seeded request's random stream.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your
+exercises pass.
 """
 
 from ch07.llm import LLM

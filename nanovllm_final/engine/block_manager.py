@@ -94,7 +94,7 @@ class BlockManager:
             n += 1
         return n
 
-    def _match_prefix(self, seq: Sequence) -> list[int]:
+    def prefix_hits(self, seq: Sequence) -> list[int]:
         """Block ids already holding this sequence's leading full blocks (never the last token's)."""
         hits = []
         for i, h in enumerate(self.block_hashes(seq)):
@@ -105,7 +105,7 @@ class BlockManager:
         return hits
 
     def can_allocate(self, seq: Sequence) -> bool:
-        hits = self._match_prefix(seq)
+        hits = self.prefix_hits(seq)
         # A hit on a block nobody uses still takes it off the free list.
         in_use = sum(1 for b in hits if self.blocks[b].ref_count > 0)
         return self.num_blocks_of(seq) - in_use <= self.num_free_blocks
@@ -113,7 +113,7 @@ class BlockManager:
     def allocate(self, seq: Sequence) -> None:
         """Give a waiting sequence blocks for all its tokens, reusing cached prefix blocks."""
         assert not seq.block_table
-        hits = self._match_prefix(seq)
+        hits = self.prefix_hits(seq)
         for block_id in hits:
             block = self.blocks[block_id]
             if block.ref_count == 0:

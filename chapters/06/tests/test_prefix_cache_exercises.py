@@ -8,7 +8,7 @@ import pytest
 import ch01
 import ch06
 from ch04.sequence import Sequence
-from ch06 import block_manager
+from ch06 import block_manager, solutions
 from ch06.block_manager import BlockManager
 from course.testing import assert_same_tokens, hf_greedy
 
@@ -81,6 +81,7 @@ def test_compute_hash_in_the_engine(solution, tiny_qwen3_dir, monkeypatch):
     """Block [5, 6, 7, 8] is cached after [1, 2, 3, 4]; a prompt that starts with it must not hit
     it (attention saw [1, 2, 3, 4] when its K/V were computed). A repeat of the first prompt hits 8 tokens."""
     monkeypatch.setattr(block_manager, "compute_hash", solution)
+    monkeypatch.setattr(solutions, "compute_hash", solution)  # where BlockManager.prefix_hits looks it up
     waves = [[([1, 2, 3, 4, 5, 6, 7, 8, 9], MAX_TOKENS)], [([5, 6, 7, 8, 10, 11], MAX_TOKENS)],
              [([1, 2, 3, 4, 5, 6, 7, 8, 12], MAX_TOKENS)]]
     tokens, manager = run_waves(tiny_qwen3_dir, waves)
