@@ -508,7 +508,7 @@ def test_chapter_10_visual_rounds_to_fp8(browser):
 def test_chapter_8_visual_splits_the_weights(browser):
     root = open_visual(browser, "08")
     figure = lambda name: text(browser, f"{root} [data-figure={name}]")  # noqa: E731
-    assert figure("params") == "298,057,728"  # Qwen3-0.6B on 2 ranks, as nanovllm_final builds it
+    assert figure("params") == "298,057,728"  # Qwen3-0.6B on 2 ranks, as chapter 8 builds it
     assert figure("heads") == "8 query heads, 4 KV heads"
     stripes = f"new Set(Array.from(document.querySelectorAll('{root} rect[data-rank]'), r => r.dataset.rank)).size"
     assert browser.js(stripes) == 2

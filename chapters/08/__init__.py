@@ -4,8 +4,8 @@ Chapter 7's engine ran the model in one process. Here each of `tensor_parallel_s
 one shard of every matrix: q/k/v and gate/up split by their outputs (whole heads, whole MLP
 features), o and down by their inputs (partial sums added by one all-reduce each), the embedding
 and the LM head by the vocabulary. Read linear.py first, then embed_head.py and comm.py (what
-the ranks send), config.py, model_runner.py (rank 0 drives, the others follow) and llm.py; the
-exercises come next, and solutions.py (the answer key) last.
+the ranks send), config.py, model_runner.py (rank 0 drives, the others follow) and llm.py.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your exercises pass.
 """
 
 from ch08.config import Config

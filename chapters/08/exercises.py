@@ -23,8 +23,8 @@ def column_parallel_weight_loader(self, param, loaded) -> None:
     the outputs, the same size on every rank. Copy into `param` the part of `loaded` (the
     checkpoint's weight, or its bias) that this rank needs."""
     raise NotImplementedError(
-        "Exercise 8.1: the column-parallel loader — which outputs does rank r compute, and which "
-        "part of the checkpoint's weight and bias produces them? See notebooks/08_tensor_parallel.ipynb, "
+        "Exercise 8.1: the column-parallel loader — keep the part of the checkpoint's weight and bias "
+        "that produces the outputs rank r computes; see notebooks/08_tensor_parallel.ipynb, "
         "section 'Splitting by columns'"
     )
 
@@ -34,8 +34,8 @@ def row_parallel_weight_loader(self, param, loaded) -> None:
     inputs and computes its contribution to the whole output. Copy into `param` the part of
     `loaded` (the checkpoint's weight, or its bias) that this rank needs."""
     raise NotImplementedError(
-        "Exercise 8.2: the row-parallel loader — which part of the weight meets rank r's inputs, and "
-        "what about the bias? See notebooks/08_tensor_parallel.ipynb, section 'Splitting by rows'"
+        "Exercise 8.2: the row-parallel loader — keep the part of the weight that meets rank r's inputs, "
+        "and decide what the bias needs; see notebooks/08_tensor_parallel.ipynb, section 'Splitting by rows'"
     )
 
 

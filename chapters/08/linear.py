@@ -73,7 +73,8 @@ class ColumnParallelLinear(LinearBase):
         size = _building["size"]
         super().__init__(input_size, divide(output_size, size, "out_features"), bias)
 
-    weight_loader = solutions.column_parallel_weight_loader  # exercise 8.1
+    # The reference of exercise 8.1 is in the answer key:
+    weight_loader = solutions.column_parallel_weight_loader  # exercise 8.1 (solutions.py)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -87,8 +88,9 @@ class RowParallelLinear(LinearBase):
         size = _building["size"]
         super().__init__(divide(input_size, size, "in_features"), output_size, bias)
 
-    weight_loader = solutions.row_parallel_weight_loader  # exercise 8.2
-    forward = solutions.row_parallel_forward  # exercise 8.3
+    # The references of exercises 8.2 and 8.3 are in the answer key:
+    weight_loader = solutions.row_parallel_weight_loader  # exercise 8.2 (solutions.py)
+    forward = solutions.row_parallel_forward  # exercise 8.3 (solutions.py)
 
 
 class MergedColumnParallelLinear(ColumnParallelLinear):

@@ -1,8 +1,9 @@
 """ModelRunner: one per rank, each in its own process, all running the same steps in lockstep.
 
     rank 0      lives in the engine's process: it schedules, samples and answers the caller
-    ranks > 0   started by rank 0 (`start_workers`), each builds its shard of the model and its own
-                K/V pool (its own heads' K/V), then follows rank 0 in `loop`
+    ranks > 0   started by the engine (LLM.start_model_runner calls `start_workers`); each builds
+                its shard of the model and its own K/V pool (its own heads' K/V), then follows
+                rank 0 in `loop`
 
 Each step, rank 0's `call("run", seqs)` sends the method's name and arguments down a pipe to
 every other rank, runs it itself, and waits for each rank's short reply. The ranks meet inside
@@ -21,7 +22,8 @@ import traceback
 import weakref
 from dataclasses import replace
 from datetime import timedelta
-from multiprocessing import get_context, parent_process
+from multiprocessing import get_all_start_methods, get_context, parent_process
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -99,6 +101,8 @@ class ModelRunner(ch07.ModelRunner):
     # ---- rank 0 drives, the others follow ------------------------------------------------------
     def call(self, method: str, *args):
         """On rank 0: run `method(*args)` here and on every other rank; its result on rank 0."""
+        if self.workers and not self._release.alive:
+            raise RuntimeError("this LLM is closed: its ranks are gone; make a new one")
         if self.broken:
             raise RuntimeError(f"the tensor-parallel ranks are out of step ({self.broken}); close() this LLM and make a new one")
         for _, pipe in self.workers:
@@ -175,16 +179,25 @@ class ModelRunner(ch07.ModelRunner):
 
 
 def describe(err: BaseException) -> str:
-    """An error as one rank reports it to rank 0: the error, and where it was raised."""
-    return f"{type(err).__name__}: {err}\n{''.join(traceback.format_tb(err.__traceback__, limit=-3))}"
+    """An error as one rank reports it to rank 0, on one line: what, and where it was raised."""
+    where = traceback.extract_tb(err.__traceback__)[-1:]
+    at = f" (at {Path(where[0].filename).name}:{where[0].lineno}, in {where[0].name})" if where else ""
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}{at}"
 
 
 def start_workers(runner_class, config: Config) -> list:
-    """Start ranks 1 .. n-1 of `runner_class`, each in a fresh Python process (spawn: nothing of
-    this process's state, threads or CUDA context is copied); (process, pipe) for each."""
+    """Start ranks 1 .. n-1 of `runner_class`, each in a process of its own; (process, pipe) for each.
+
+    Not forked from this process, whose threads, CUDA context or locks a child would inherit
+    half-way: from a fork server, a clean process that imported this module once (the first LLM
+    pays for importing torch there; later ones start in a blink), or spawned where there is none."""
     if dist.is_initialized():
         raise ValueError("another tensor-parallel LLM is open in this process; close() it before making a new one")
-    ctx = get_context("spawn")
+    if "forkserver" in get_all_start_methods():
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = get_context("spawn")
     workers = []
     for rank in range(1, config.tensor_parallel_size):
         ours, theirs = ctx.Pipe()
