@@ -556,13 +556,12 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- chapter 11: benchmarks ------------------------------------------------------------------------
 
-MEASUREMENTS = REPO_ROOT / "measurements"
-CH11_FILES = {"staircase": "ch11_staircase_cpu.json", "online": "ch11_online_cpu.json",
-              "h200": "h200_bench_f8947b4.json", "gpu": "ch11_gpu.json"}
+CH11_FILES = {"staircase": "ch11_staircase_cpu", "online": "ch11_online_cpu", "h200": "bench_h200", "gpu": "ch11_gpu"}
 
 
 def ch11_data() -> dict:
-    """The measurement files as they are (None where a run has not been made yet), and the bound:
+    """The measurement files (measurements/NAME.json, as course.measurements loads them; None where a
+    run has not been made yet), and the bound:
     on an H200 every decode step of the workload is memory-bound (checked), so the bound at a
     bandwidth B is prefill_seconds + decode_bytes / B, which the JS recomputes as B moves."""
     import torch
@@ -573,8 +572,9 @@ def ch11_data() -> dict:
     from ch11.workload import nano_vllm_workload
     from nanovllm_final.bench import QWEN3_0_6B
 
-    files = {k: json.loads((MEASUREMENTS / f).read_text()) if (MEASUREMENTS / f).is_file() else None
-             for k, f in CH11_FILES.items()}
+    from course import measurements
+
+    files = {k: measurements.load(name) if name in measurements.names() else None for k, name in CH11_FILES.items()}
     work = nano_vllm_workload()
     config = ModelConfig.from_dict(QWEN3_0_6B)
     bounds = {}
@@ -582,7 +582,7 @@ def ch11_data() -> dict:
         b = workload_bound(config, [len(p) for p in work.prompts], work.output_lens, H200, kv_dtype=kv_dtype)
         assert abs(b["decode_seconds"] - b["bytes_read"] / H200.bandwidth) < 1e-9 * b["seconds"], "a compute-bound decode step"
         bounds[name] = dict(prefill_seconds=b["prefill_seconds"], decode_bytes=b["bytes_read"], tokens_per_s=b["output_tokens_per_s"])
-    return dict(files={k: CH11_FILES[k] for k in files}, **files, output_tokens=work.num_output_tokens,
+    return dict(files={k: f"{CH11_FILES[k]}.json" for k in files}, **files, output_tokens=work.num_output_tokens,
                 bound=dict(model="Qwen3-0.6B", hardware=H200.name, bandwidth=H200.bandwidth, source=H200.source, **bounds))
 
 
