@@ -22,7 +22,7 @@ here from the chapter's own code, never typed in by hand:
           bytes per token from ch08.allreduce_bytes_per_token
     ch09  the bytes of residual add + RMSNorm, torch's ops against the fused kernel (ch09.traffic,
           Qwen3-0.6B's rows in bf16), and the GPU measurement of decode steps, eager against CUDA
-          graphs, from chapters/09/measurements/decode_graphs.json (`python -m ch09.measure_gpu`
+          graphs, from measurements/ch09_decode_graphs.json (`python -m ch09.measure_gpu`
           on a GPU writes it; "measured": null until then)
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
@@ -495,22 +495,22 @@ def ch08_data() -> dict:
 
 # --- chapter 9: fused kernels and CUDA graphs -----------------------------------------------------
 
-CH09_MEASUREMENT = REPO_ROOT / "chapters" / "09" / "measurements" / "decode_graphs.json"
 CH09_TOKENS = [1, 8, 64, 256]  # decode batch sizes: one token each
 
 
 def ch09_data() -> dict:
     import torch
 
+    from ch09 import measure_gpu
     from ch09.traffic import add_rms_norm_traffic
 
-    measured = json.loads(CH09_MEASUREMENT.read_text(encoding="utf-8")) if CH09_MEASUREMENT.is_file() else None
+    measured = measure_gpu.read()  # measurements/ch09_decode_graphs.json, one row per batch size; None until measured
     return {
         "traffic": [add_rms_norm_traffic(n, 1024, torch.bfloat16) for n in CH09_TOKENS],  # Qwen3-0.6B's hidden size
-        "measurement_file": str(CH09_MEASUREMENT.relative_to(REPO_ROOT)),
+        "measurement_file": str(measure_gpu.OUT.relative_to(REPO_ROOT)),
         "measure_command": "python -m ch09.measure_gpu",
         "measured": measured and {key: measured[key] for key in
-                                  ("model", "context_len", "steps", "environment", "date", "command")},
+                                  ("model", "context_len", "steps", "machine", "versions", "date", "command")},
     }
 
 
