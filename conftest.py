@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 
 from course.tiny import FAMILIES, make_tiny_model  # noqa: E402
 
-pytest_plugins = ["course.grading"]
+pytest_plugins = ["course.grading", "pytester"]  # pytester: pytest runs inside a test (tests/test_graders.py)
 
 
 @pytest.fixture(scope="session")

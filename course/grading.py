@@ -13,6 +13,7 @@ the function to grade. Which function that is depends on `--exercise-source`:
     reference  the chapter's own code: `pytest chapters/NN --reference` or NANOVLLM_REFERENCE=1
     stub       the untouched stub (the grader proof expects every grader to fail)
     planted    each planted wrong answer in turn (the proof expects each to be caught)
+    proof      both in one run: the stub (while untouched), then each planted wrong answer
 
 Exercises are numbered N.M in the order of chapters/NN/exercises.py (1.1 is rms_norm). Run one
 with `pytest chapters/03 --exercise 3.4` (also `--exercise compute_slot_mapping`), or with -k:
@@ -26,7 +27,8 @@ Learner mode is written for someone reading the output to fix their code:
 - a failure prints the grader's message first (what was expected and what came), then only the
   frames of the test and of exercises.py; `--tb=long` (or any --tb) gives pytest's own report.
 
-tests/test_graders.py runs the stub and planted sources and checks that graders can fail.
+tests/test_graders.py runs the proof source, one process per chapter, and checks that graders can
+fail: each grader's report names its variant ("stub" or the planted function's name).
 """
 
 import functools
@@ -41,7 +43,8 @@ from course.learner import chapter_of, exercise_names, grading_table, is_untouch
 
 __all__ = ["chapter_of", "exercise_names", "grading_table", "is_untouched_stub", "reference_requested", "solution_for"]
 
-SOURCES = ("learner", "reference", "stub", "planted")
+SOURCES = ("learner", "reference", "stub", "planted", "proof")
+STUB = "stub"  # the variant name of the untouched stub in a proof run
 LEARNER_FAMILY = "qwen3"  # the family nano-vllm targets; QK-norm makes it the strictest of the three
 MAX_MESSAGE_LINES = 14
 
@@ -83,11 +86,16 @@ def pytest_generate_tests(metafunc):
     marker = metafunc.definition.get_closest_marker("exercise")
     if marker is None or "solution" not in metafunc.fixturenames:
         return
-    if _source(metafunc.config) != "planted":
+    source = _source(metafunc.config)
+    if source not in ("planted", "proof"):
         return
-    chapter = chapter_of(metafunc.definition.path)
-    planted = grading_table(chapter).PLANTED.get(marker.args[0], [])
-    metafunc.parametrize("solution", planted, ids=[f.__name__ for f in planted], indirect=True)
+    chapter, name = chapter_of(metafunc.definition.path), marker.args[0]
+    variants = [pytest.param(f, id=f.__name__) for f in grading_table(chapter).PLANTED.get(name, [])]
+    if source == "proof":
+        stub = learner.solution_for(chapter, name, "learner")
+        if is_untouched_stub(stub):  # an edited exercises.py proves nothing about the stub
+            variants.insert(0, pytest.param(stub, id=STUB))
+    metafunc.parametrize("solution", variants, indirect=True)
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ def solution(request):
     marker = request.node.get_closest_marker("exercise")
     if marker is None:
         raise pytest.UsageError("the `solution` fixture needs @pytest.mark.exercise('<name>') on the test")
-    if hasattr(request, "param"):  # planted: the parametrized wrong answer
+    if hasattr(request, "param"):  # planted or proof: the parametrized variant
         return request.param
     return solution_for(chapter_of(request.node.path), marker.args[0], _source(request.config))
 
@@ -308,9 +316,15 @@ def _short_path(path) -> str:
 
 
 def _planted_name(item):
-    """The planted wrong answer this item ran with (None outside the planted source)."""
+    """The variant this item ran with: the planted wrong answer's name, or "stub" (None outside
+    the planted and proof sources)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    fn = params.get("solution")
+    if "solution" not in params:
+        return None
+    fn = params["solution"]
+    found = _exercise_of(item)
+    if found and fn is learner.solution_for(found[0], found[1], "learner"):  # the stub of a proof run
+        return STUB
     return getattr(fn, "__name__", None)
 
 

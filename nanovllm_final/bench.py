@@ -16,6 +16,11 @@ launch, postprocess, and the rest, mostly waiting for the GPU), the GPU's busy t
 measured with CUDA events and its idle time (wall minus busy: the gaps in which it waits for the
 host), and the kernels of two prefill steps and five decode steps (torch.profiler), sorted by GPU time.
 --async-scheduling on|off picks the engine's mode (config.async_scheduling).
+
+--out measurements/NAME.json --runs 3 --kv-cache-dtype auto,fp8 runs the benchmark --runs times for
+each KV cache type, each run in a fresh process, and writes one measurement file (the format of
+measurements/README.md: every run's tokens/s, the median, the median run's TTFT and TPOT, the
+machine, the versions, the date and this command), which the README and the site include.
 """
 
 import argparse
@@ -54,14 +59,25 @@ def workload(num_seqs: int, input_len=(100, 1024), output_len=(100, 1024), max_t
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m nanovllm_final.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--num-seqs", type=int, default=256)
-    parser.add_argument("--kv-cache-dtype", default="auto", choices=["auto", "fp8"])
+    parser.add_argument("--kv-cache-dtype", default="auto", help="auto (the model's dtype) or fp8; with --out, a list: auto,fp8")
     parser.add_argument("--enforce-eager", action="store_true")
     parser.add_argument("--max-model-len", type=int, default=4096)
     parser.add_argument("--profile", action="store_true", help="say where the time goes (GPU)")
     parser.add_argument("--async-scheduling", choices=["auto", "on", "off"], default="auto",
                         help="host one step ahead of the GPU (auto: the engine's default)")
     parser.add_argument("--json", help="where to write the results (default: bench_results/bench-<time>.json)")
+    parser.add_argument("--out", help="write a measurement file here (measurements/README.md), from --runs fresh runs of each KV cache type")
+    parser.add_argument("--runs", type=int, default=3, help="with --out: runs of each KV cache type, one process each (default 3)")
     args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    kv_dtypes = args.kv_cache_dtype.split(",")
+    if any(d not in ("auto", "fp8") for d in kv_dtypes) or (len(kv_dtypes) > 1 and not args.out):
+        parser.error(f"--kv-cache-dtype {args.kv_cache_dtype}: use auto or fp8 (a list such as auto,fp8 only with --out)")
+    if args.out:
+        if args.runs < 1 or args.profile:
+            parser.error("--out needs --runs 1 or more, and no --profile (a profiled run is slower than a plain one)")
+        record(args, argv, kv_dtypes)
+        return
     prompts, params = workload(args.num_seqs)
     total = sum(p.max_tokens for p in params)
     if args.num_seqs == 256:
@@ -87,8 +103,9 @@ def main(argv=None) -> None:
           f"preemptions: {llm.scheduler.num_preemptions}"
           + (f" | device copy: {env['copy_gb_per_s']:.0f} GB/s" if env.get("copy_gb_per_s") else ""))
     print(f"Total: {total} tok, Time: {seconds:.2f} s, Throughput: {total / seconds:.2f} tok/s")
-    result = dict(command="python -m nanovllm_final.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+    result = dict(command="python -m nanovllm_final.bench " + " ".join(argv),
                   output_tokens=total, seconds=seconds, tokens_per_s=total / seconds, kv_cache_dtype=args.kv_cache_dtype,
+                  kv_cache=kv_cache_label(args.kv_cache_dtype, llm.config.dtype),
                   num_seqs=args.num_seqs, cuda_graphs=not args.enforce_eager,
                   async_scheduling=llm.config.async_scheduling, **env,
                   num_kvcache_blocks=llm.config.num_kvcache_blocks, preemptions=llm.scheduler.num_preemptions)
@@ -105,6 +122,62 @@ def main(argv=None) -> None:
     path.write_text(json.dumps(result, indent=1))
     print(f"results: {path}")
     llm.close()
+
+
+def kv_cache_label(kv_cache_dtype: str, dtype: torch.dtype) -> str:
+    """'fp8', or the model's dtype ('bf16', 'fp32'...) for kv_cache_dtype 'auto'."""
+    if kv_cache_dtype == "fp8":
+        return "fp8"
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(dtype, str(dtype))
+
+
+def record(args, argv: list[str], kv_dtypes: list[str]) -> None:
+    """--out: each KV cache type --runs times, each run a fresh process (as the numbers were always
+    taken: one process per run), then one measurement file from all of them."""
+    child = ["--num-seqs", str(args.num_seqs), "--max-model-len", str(args.max_model_len),
+             "--async-scheduling", args.async_scheduling] + (["--enforce-eager"] if args.enforce_eager else [])
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:
+        for kv in kv_dtypes:
+            for i in range(args.runs):
+                path = Path(folder) / f"{kv}-{i}.json"
+                cmd = [sys.executable, "-m", "nanovllm_final.bench", *child, "--kv-cache-dtype", kv, "--json", str(path)]
+                print(f"run {i + 1} of {args.runs}, KV cache {kv}: {' '.join(cmd[1:])}", flush=True)
+                subprocess.run(cmd, check=True)
+                runs.append(json.loads(path.read_text()))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(measurement(runs, "python -m nanovllm_final.bench " + " ".join(argv)), indent=1) + "\n")
+    print(f"measurement: {out} (then `python -m course.readme` refreshes the README's table)")
+
+
+def measurement(runs: list[dict], command: str) -> dict:
+    """Runs (each a --json result) -> one measurement file: per KV cache type every run's
+    tokens/s, their median, and the median run's TTFT and TPOT; the machine and versions."""
+    by_kv = defaultdict(list)
+    for run in runs:
+        by_kv[run["kv_cache"]].append(run)
+    values = {}
+    for kv, group in by_kv.items():
+        speeds = [round(run["tokens_per_s"]) for run in group]
+        middle = sorted(group, key=lambda run: run["tokens_per_s"])[(len(group) - 1) // 2]
+        values[kv] = dict(tokens_per_s=speeds, median=statistics.median(speeds))
+        for name in ("ttft_ms", "tpot_ms"):
+            if name in middle:
+                values[kv][name] = {k: round(middle[name][k], 1) for k in ("mean", "p50", "p99")}
+    first = runs[0]
+    if first.get("gpu_memory_gib"):
+        machine = dict(gpu=f"{first['device']} ({first['gpu_memory_gib']} GiB)")
+    else:
+        machine = dict(cpu=first["device"])
+    for key, label in (("driver", "driver"), ("copy_gb_per_s", "device copy GB/s")):
+        if first.get(key):
+            machine[label] = round(first[key]) if isinstance(first[key], float) else first[key]
+    versions = {k: first[k] for k in ("torch", "triton", "cuda", "python") if first.get(k)}
+    workload = f"{first['num_seqs']} sequences, prompts and outputs of 100-1024 tokens, {first['output_tokens']:,} output tokens"
+    return dict(title=f"nano-vllm's benchmark: {workload}; Qwen3-0.6B's architecture, random weights",
+                workload="nano-vllm's benchmark", kind="bench", command=command, date=time.strftime("%Y-%m-%d"),
+                machine=machine, versions=versions, values=values)
 
 
 def run_timed(llm, prompts, params) -> dict:

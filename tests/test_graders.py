@@ -14,24 +14,28 @@ from pathlib import Path
 
 import pytest
 
-from course.grading import exercise_names, exercise_number, grading_table, is_untouched_stub
+from course.grading import STUB, exercise_names, exercise_number, grading_table, is_untouched_stub
 from course.paths import REPO_ROOT
 
 CHAPTERS = sorted(p.parent.name for p in (REPO_ROOT / "chapters").glob("[0-9][0-9]/exercises.py"))
 
 
-def run_graders(chapter_dir: str, source: str, tmp_path: Path) -> list[dict]:
-    report = tmp_path / f"{source}.json"
+@pytest.fixture(params=CHAPTERS)
+def chapter_dir(request):
+    """Every chapter with an exercises.py: a new chapter joins these proofs without an edit here."""
+    return request.param
+
+
+def run_graders(chapter_dir: str, tmp_path: Path) -> list[dict]:
+    """One process per chapter: every grader against the stub and each planted wrong answer."""
+    report = tmp_path / "proof.json"
     cmd = [sys.executable, "-m", "pytest", f"chapters/{chapter_dir}", "-q", "-m", "exercise", "-p", "no:xdist",
-           f"--exercise-source={source}", f"--exercise-report={report}"]
+           "-p", "no:nbmake", "--exercise-source=proof", f"--exercise-report={report}"]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert report.exists(), f"grader run wrote no report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(report.read_text())
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("graders")
-@pytest.mark.parametrize("chapter_dir", CHAPTERS)
 def test_every_exercise_has_a_reference_a_planted_bug_and_a_grader(chapter_dir):
     chapter = f"ch{chapter_dir}"
     names = exercise_names(chapter)
@@ -46,17 +50,23 @@ def test_every_exercise_has_a_reference_a_planted_bug_and_a_grader(chapter_dir):
         assert f'@pytest.mark.exercise("{name}")' in source, f"{chapter}: no grader for exercise {name}"
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("graders")
-@pytest.mark.parametrize("chapter_dir", CHAPTERS)
-def test_graders_fail_on_the_stubs(chapter_dir, tmp_path):
+@pytest.mark.slow  # one pytest process per chapter, spread over make test's workers
+def test_graders_fail_on_the_stub_and_catch_the_planted_bugs(chapter_dir, tmp_path):
     chapter = f"ch{chapter_dir}"
+    results = run_graders(chapter_dir, tmp_path)
+    assert results, f"{chapter}: no grader ran"
+    for r in results:
+        assert r["variant"], f"{r['nodeid']} ran without a stub or a planted answer"
+    check_the_stub(chapter, [r for r in results if r["variant"] == STUB])
+    check_the_planted(chapter, [r for r in results if r["variant"] != STUB])
+
+
+def check_the_stub(chapter: str, results: list[dict]):
     module = __import__(f"{chapter}.exercises", fromlist=["_"])
     edited = [n for n in exercise_names(chapter) if not is_untouched_stub(getattr(module, n))]
     if edited:
-        pytest.skip(f"{chapter}/exercises.py has edited exercises {edited}; the proof needs the committed stubs")
-    results = run_graders(chapter_dir, "stub", tmp_path)
-    assert results, f"{chapter}: no grader ran"
+        pytest.skip(f"{chapter}/exercises.py has edited exercises {edited}; the stub proof needs the committed stubs "
+                    "(the planted bugs were checked)")
     for r in results:
         assert r["outcome"] == "failed", f"{r['nodeid']} passed on the untouched stub"
         assert "NotImplementedError" in r["message"] and "Exercise" in r["message"], (
@@ -66,16 +76,10 @@ def test_graders_fail_on_the_stubs(chapter_dir, tmp_path):
     assert graded == set(exercise_names(chapter)), f"{chapter}: exercises without a grader: {set(exercise_names(chapter)) - graded}"
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("graders")
-@pytest.mark.parametrize("chapter_dir", CHAPTERS)
-def test_graders_catch_the_planted_bugs(chapter_dir, tmp_path):
-    chapter = f"ch{chapter_dir}"
-    results = run_graders(chapter_dir, "planted", tmp_path)
+def check_the_planted(chapter: str, results: list[dict]):
     caught_by_test = defaultdict(set)  # grader -> planted answers it rejects
     caught = defaultdict(set)  # exercise -> planted answers some grader rejects
     for r in results:
-        assert r["variant"], f"{r['nodeid']} ran without a planted answer"
         planted = r["variant"]
         if r["outcome"] == "failed":
             caught_by_test[r["test"]].add(planted)
@@ -102,22 +106,25 @@ LINES_PER_EXERCISE = 40
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("learner-output")  # not "graders": make test runs the two groups side by side
-@pytest.mark.parametrize("chapter_dir", CHAPTERS)
-def test_learner_run_on_the_stubs_is_short(chapter_dir):
-    """Each exercise: its stub's "Exercise N.M" message once, no traceback, a few lines."""
-    chapter = f"ch{chapter_dir}"
-    module = __import__(f"{chapter}.exercises", fromlist=["_"])
-    names = exercise_names(chapter)
-    if any(not is_untouched_stub(getattr(module, n)) for n in names):
-        pytest.skip(f"{chapter}/exercises.py has been edited; this needs the committed stubs")
-    proc = run_learner(f"chapters/{chapter_dir}")
+def test_learner_run_on_the_stubs_is_short():
+    """Each exercise: its stub's "Exercise N.M" message once, no traceback, a few lines. One
+    learner run over every chapter whose stubs are untouched (exercise numbers are unique)."""
+    untouched, names = [], []
+    for chapter_dir in CHAPTERS:
+        chapter = f"ch{chapter_dir}"
+        module = __import__(f"{chapter}.exercises", fromlist=["_"])
+        if all(is_untouched_stub(getattr(module, n)) for n in exercise_names(chapter)):
+            untouched.append(chapter_dir)
+            names += [(chapter, n) for n in exercise_names(chapter)]
+    if not untouched:
+        pytest.skip("every exercises.py has been edited; this needs the committed stubs")
+    proc = run_learner(*(f"chapters/{c}" for c in untouched))
     out = proc.stdout
     assert proc.returncode == 1, out[-3000:]
     lines = out.count("\n")
     assert lines <= LINES_PER_EXERCISE * len(names), f"{lines} lines for {len(names)} exercises:\n{out}"
     failures = out.split("short test summary info")[0]  # the summary repeats a message when it fits the width
-    for name in names:
+    for chapter, name in names:
         number = exercise_number(chapter, name)
         shown = re.findall(rf"^Exercise {re.escape(number)}:", failures, re.M)
         assert len(shown) == 1, f"Exercise {number}'s message should show once:\n{out}"
@@ -126,18 +133,19 @@ def test_learner_run_on_the_stubs_is_short(chapter_dir):
     assert f"{len(names)} failed" in out.splitlines()[-1], out.splitlines()[-1]
 
 
-@pytest.mark.slow
-@pytest.mark.xdist_group("learner-output")  # not "graders": make test runs the two groups side by side
-def test_one_exercise_by_number_or_name():
+def test_one_exercise_by_number_or_name(pytester, monkeypatch):
+    """In this process (pytester), as collection alone needs no fresh interpreter."""
+    monkeypatch.delenv("NANOVLLM_REFERENCE", raising=False)  # a learner's shell has none (see run_learner)
     chapter_dir = CHAPTERS[-1]
     chapter = f"ch{chapter_dir}"
     name = exercise_names(chapter)[-1]
     number = exercise_number(chapter, name)
-    # Each run gives both ways at once (they must agree), to start pytest twice rather than four times.
+    # Each run gives both ways at once (they must agree), to run pytest twice rather than four times.
     for selector in (["--exercise", number, "-k", name], ["--exercise", name, "-k", number]):
-        proc = run_learner(f"chapters/{chapter_dir}", "--collect-only", "-q", *selector)
-        collected = [line for line in proc.stdout.splitlines() if "::" in line]
-        assert proc.returncode == 0 and collected, f"{selector} selected nothing:\n{proc.stdout}{proc.stderr}"
+        result = pytester.runpytest_inprocess(str(REPO_ROOT / "chapters" / chapter_dir), "--rootdir", str(REPO_ROOT),
+                                              "-p", "no:xdist", "--collect-only", "-q", *selector)
+        collected = [line for line in result.outlines if "::" in line]
+        assert result.ret == 0 and collected, f"{selector} selected nothing:\n{result.stdout.str()}{result.stderr.str()}"
         other_families = [c for c in collected if "[llama" in c or "[qwen2" in c]
         assert not other_families, f"learner mode runs one model family: {other_families}"
 

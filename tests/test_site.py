@@ -29,13 +29,21 @@ def text_of(page_html: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page_html))
 
 
+def jupyter_path() -> str:
+    """JUPYTER_PATH with the base interpreter's share/jupyter added: in a venv made with
+    --system-site-packages, nbconvert's templates (mkdocs-jupyter renders notebooks with them) lie
+    there, where jupyter does not look by itself."""
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(paths + [str(Path(sys.base_prefix) / "share" / "jupyter")])
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "JUPYTER_PATH": jupyter_path()},
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return out
@@ -94,6 +102,19 @@ def test_home_page_and_notebooks(site):
         assert needle in home, needle
     for notebook in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), f"{notebook.name} is not on the site"
+
+
+@pytest.mark.slow
+def test_measured_numbers_reach_the_pages(site):
+    from course.measurements import fmt, load
+
+    performance = text_of((site / "performance" / "index.html").read_text(encoding="utf-8"))
+    for name in ("bench_h200", "bench_h200_second"):
+        for run in load(name)["values"].values():
+            assert fmt(run["median"]) in performance
+    assert "measurements/bench_h200.json" in performance  # the source line: machine, versions, date, command
+    for built in site.rglob("*.html"):
+        assert not re.search(r"<!--\s*measured", built.read_text(encoding="utf-8")), f"{built}: a measured marker was left"
 
 
 # --- fast checks, no build ---------------------------------------------------------------------

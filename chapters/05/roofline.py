@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from course import measurements
+
 
 def element_size(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
@@ -113,8 +115,9 @@ H200 = Roofline(
     source="NVIDIA H200 Tensor Core GPU datasheet: 989 TFLOP/s dense BF16 (1,979 with sparsity), 4.8 TB/s HBM3e",
 )
 # A device-to-device copy (read + write counted) measured on the H200 this course's engine was
-# benchmarked on: what a kernel that streams memory can really reach.
-H200_MEASURED_COPY = 4.3e12
+# benchmarked on: what a kernel that streams memory can really reach. Measured numbers live in
+# measurements/*.json (course/measurements.py), never typed here.
+H200_MEASURED_COPY = measurements.value("kernels_h200", "copy_tb_per_s.value") * 1e12
 
 
 def measure_cpu_roofline(repeats: int = 10) -> Roofline:

@@ -12,6 +12,10 @@ in a chapter page, so that a new chapter needs only docs/chapters/NN.md and quiz
   browser by docs/javascripts/visuals/ch03.js on top of core.js (loaded once per page).
 - `<!-- spine-map -->` becomes the map of the chapters' classes (course/spine_map.py), read from
   the code at build time: which chapter defines or replaces which class and method.
+- `<!-- measured: bench_h200 fp8.median -->` becomes a measured number from measurements/*.json,
+  `<!-- measured-table: serving_h200 -->` a table of one such file, `<!-- measured-source: NAME -->`
+  its machine, versions, date and command (course/measurements.py): a page never types a number
+  measured on a GPU, and a missing file or key fails the build.
 - `<!-- notebook: NN -->` becomes a link to the rendered notebooks/NN_*.ipynb, or the file's name
   while the notebook does not exist yet. Notebooks live in notebooks/ at the repo root and are
   added to the site here (never executed: outputs are stripped in git).
@@ -37,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # the quizzes package, when the repo is not pip-installed
     sys.path.insert(0, str(REPO_ROOT))
 
+from course.measurements import MeasurementError, render_markers  # noqa: E402
 from quizzes.core import QuizError, load_quiz  # noqa: E402
 from quizzes.html import render as render_quiz  # noqa: E402
 
@@ -64,7 +69,7 @@ def on_files(files, config):
 
 
 def on_serve(server, config, builder):
-    for folder in ("notebooks", "quizzes", "chapters"):
+    for folder in ("notebooks", "quizzes", "chapters", "measurements"):
         if (REPO_ROOT / folder).is_dir():
             server.watch(str(REPO_ROOT / folder))
     return server
@@ -130,8 +135,15 @@ def _spine_map(markdown: str) -> str:
     return SPINE_MAP.sub(lambda m: spine_map(), markdown)
 
 
+def _measured(markdown: str, page) -> str:
+    try:
+        return render_markers(markdown, page.file.src_uri)
+    except MeasurementError as err:
+        raise PluginError(str(err)) from None
+
+
 def on_page_markdown(markdown, page, config, files):
-    return _spine_map(_notebook_links(_resolve_symbols(markdown, page), page))
+    return _spine_map(_measured(_notebook_links(_resolve_symbols(markdown, page), page), page))
 
 
 def _visuals(html: str, page) -> str:

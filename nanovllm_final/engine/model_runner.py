@@ -23,6 +23,7 @@ import pickle
 import signal
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import parent_process
 from multiprocessing.shared_memory import SharedMemory
 
@@ -36,10 +37,22 @@ from nanovllm_final.engine.staging import PinnedRing, pack
 from nanovllm_final.layers.linear import set_tp
 from nanovllm_final.layers.sampler import Sampler
 from nanovllm_final.models import MODEL_CLASSES
-from nanovllm_final.utils.context import get_context, reset_context, set_context
+from nanovllm_final.utils.context import reset_context, set_context
 from nanovllm_final.utils.loader import load_model
 
 FP8 = torch.float8_e4m3fn
+
+
+@dataclass
+class Batch:
+    """One step as prepare_batch hands it to run_model and launch: the model's inputs (what
+    attention reads besides is in the context, utils/context.py), the rows whose logits the step
+    samples, and `graph`: the batch size of the CUDA graph whose buffers hold the step (0: the
+    model runs eagerly)."""
+    input_ids: torch.Tensor  # (N,)
+    positions: torch.Tensor  # (N,)
+    logits_indices: list[int]
+    graph: int = 0
 
 
 class ModelRunner:
@@ -48,7 +61,6 @@ class ModelRunner:
         self.world_size = config.tensor_parallel_size
         self.block_size = config.kvcache_block_size
         self.enforce_eager = config.enforce_eager or config.device != "cuda"
-        hf = config.hf_config
         if config.device == "cuda":
             torch.cuda.set_device(rank)
             self.device = torch.device("cuda", rank)
@@ -57,7 +69,6 @@ class ModelRunner:
         self.num_threads = torch.get_num_threads()
         self.shm, self.broken = None, None
         self.graphs = None
-        self.graph_batch = 0  # > 0: prepare_batch sent a decode step to the CUDA graph of this size
         self.uploads, self.downloads = PinnedRing(), PinnedRing(4)  # staging.py; used on a GPU only
         self.sample_cache = None  # (seq ids, prepare_sample's result) of the last step
         if rank > 0:  # Ctrl-C reaches every process of the terminal: rank 0 alone decides (call())
@@ -231,7 +242,7 @@ class ModelRunner:
         # Zeros, not empty: attention reads whole blocks, and garbage NaNs would leak through 0 * NaN.
         self.kv_cache = torch.zeros(2, L, nb, bs * num_kv_heads * d, dtype=kv_dtype, device=self.device)
         k_cache = self.kv_cache[0].view(L, nb, bs, num_kv_heads, d)
-        if fp8:  # V key-major inside each block, seen as (nb, bs, Hkv, d): see kernels/decode_attention.py
+        if fp8:  # V key-major inside each block, seen as (nb, bs, Hkv, d): see kernels/decode_split_fp8.py
             v_cache = self.kv_cache[1].view(L, nb, num_kv_heads, d, bs).permute(0, 1, 4, 2, 3)
         else:
             v_cache = self.kv_cache[1].view(L, nb, bs, num_kv_heads, d)
@@ -290,8 +301,8 @@ class ModelRunner:
         torch.cuda.synchronize()
 
     # ---- one step -----------------------------------------------------------------------------
-    def prepare_batch(self, seqs: list[Sequence], pending: tuple[dict, torch.Tensor] | None = None):
-        """-> (input_ids, positions, logits_indices), the rest in the context. Async scheduling:
+    def prepare_batch(self, seqs: list[Sequence], pending: tuple[dict, torch.Tensor] | None = None) -> Batch:
+        """-> the step's Batch, the rest in the context. Async scheduling:
         `pending` = ({seq_id: row}, tokens) of the step still on the GPU; a sequence whose newest
         token is that step's placeholder takes it from tokens[row], on the device. A decode step
         that a CUDA graph runs goes straight into the graph's buffers (DecodeGraphs.stage)."""
@@ -326,7 +337,6 @@ class ModelRunner:
             if len(seq.block_table) < width:
                 block_tables += [-1] * (width - len(seq.block_table))
         is_prefill = len(input_ids) > len(seqs)  # some sequence computes more than one token
-        self.graph_batch = 0
         if not is_prefill and self.graphs is not None and self.graphs.fits(len(seqs)):
             if hole_rows:  # position i is sequence i: each one's row, or -1
                 src = [-1] * len(seqs)
@@ -335,9 +345,8 @@ class ModelRunner:
             input_ids, positions = self.graphs.stage(input_ids, positions, slot_mapping, src if hole_rows else None,
                                                      context_lens, block_tables, width,
                                                      pending[1] if hole_rows else None)
-            self.graph_batch = len(seqs)
             set_context(False)
-            return input_ids, positions, logits_indices
+            return Batch(input_ids, positions, logits_indices, graph=len(seqs))
         # Two host-to-device copies per step, not six: the int64 columns in one tensor, the int32 in another.
         input_ids, positions, slot_mapping, hole_positions, hole_rows = self.to_device(
             [input_ids, positions, slot_mapping, hole_positions, hole_rows], torch.long)
@@ -353,7 +362,7 @@ class ModelRunner:
             block_tables=block_tables.view(len(seqs), width),
             no_cache_reads=all(seq.num_cached_tokens == 0 for seq in seqs),
         )
-        return input_ids, positions, logits_indices
+        return Batch(input_ids, positions, logits_indices)
 
     def to_device(self, columns: list[list], dtype: torch.dtype) -> list[torch.Tensor]:
         """Lists of numbers as tensors on this runner's device, in one copy (on a GPU from a reused
@@ -393,13 +402,12 @@ class ModelRunner:
         return temperature, top_k.long(), top_p, min_p, [seq.generator for seq in seqs], flags
 
     @torch.inference_mode()
-    def run_model(self, input_ids: torch.Tensor, positions: torch.Tensor, is_prefill: bool) -> torch.Tensor:
-        """-> (N, D) hidden states; for a decode step that prepare_batch sent to a CUDA graph, the
+    def run_model(self, batch: Batch) -> torch.Tensor:
+        """-> (N, D) hidden states; for a decode step that prepare_batch staged in a CUDA graph, the
         graph's output: (N, vocab) logits with one rank (cuda_graph.py)."""
-        if self.graph_batch:
-            n, self.graph_batch = self.graph_batch, 0
-            return self.graphs.replay(n)
-        return self.model(input_ids, positions)
+        if batch.graph:
+            return self.graphs.replay(batch.graph)
+        return self.model(batch.input_ids, batch.positions)
 
     @torch.inference_mode()
     def run(self, seqs: list[Sequence]) -> list[int | None]:
@@ -416,15 +424,15 @@ class ModelRunner:
         the device, one per sequence that reached its end; None if none did or on ranks > 0,
         which only take part) and which sequences those are, as a list of bools. `copy_to_host`
         then gives a handle that reads them without waiting for later steps."""
-        input_ids, positions, logits_indices = self.prepare_batch(seqs, pending)
-        graph_logits = self.graph_batch > 0 and self.graphs.lm_head
-        out = self.run_model(input_ids, positions, get_context().is_prefill)
+        batch = self.prepare_batch(seqs, pending)
+        graph_logits = batch.graph > 0 and self.graphs.lm_head
+        out = self.run_model(batch)
         reset_context()
-        if not logits_indices:
+        if not batch.logits_indices:
             return None, [False] * len(seqs)
-        every_row = len(logits_indices) == out.shape[0]  # indices rise strictly: as many as rows means every row
+        every_row = len(batch.logits_indices) == out.shape[0]  # indices rise strictly: as many as rows is all
         if not every_row:
-            out = out[self.to_device([logits_indices], torch.long)[0]]  # through pinned memory: no wait
+            out = out[self.to_device([batch.logits_indices], torch.long)[0]]  # through pinned memory: no wait
         logits = out if graph_logits else self.model.compute_logits(out)  # (B', vocab) on rank 0
         if self.rank != 0:
             return None, []

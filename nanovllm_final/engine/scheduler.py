@@ -5,7 +5,8 @@ Continuous batching with chunked prefill, under a budget of `max_num_batched_tok
 1. Decodes first: every running sequence whose prompt is done computes its one newest token. If
    no block is free for it, the most recently admitted running sequence is preempted (its
    blocks freed, its tokens kept; it recomputes them later), so older requests keep going.
-   The decodes go out longest context first (LONGEST_FIRST, below).
+   The decodes go out longest context first: decode attention starts its programs in batch
+   order, and a long context started last would run on alone at the end of the kernel.
 2. Then prefill chunks: running sequences part-way through their prompt, then waiting ones in
    arrival order (FIFO: the first waiting sequence that does not fit stops admission, so a long
    prompt is never overtaken forever). A prompt larger than what is left of the budget computes
@@ -27,11 +28,6 @@ from nanovllm_final.engine.block_manager import BlockManager
 from nanovllm_final.engine.sequence import Sequence, SequenceStatus
 
 SHARED_PREFIX_MIN_TOKENS = 64  # sharing fewer tokens than this is not worth a step of waiting
-# Decodes go out longest first: decode attention starts its programs in batch order, and a long
-# context started last would run on alone at the end of the kernel. On an H200, 256 sequences of
-# 100-2048 tokens: 264 us per layer against 288 us in arrival order; the benchmark, 24,139 tok/s
-# against 23,346.
-LONGEST_FIRST = True
 PLACEHOLDER = -1  # async scheduling: a token sampled on the GPU that the host has not read yet
 
 
@@ -82,8 +78,7 @@ class Scheduler:
             seq.num_scheduled_tokens = 1
             budget -= 1
             scheduled.append(seq)
-        if LONGEST_FIRST:
-            scheduled.sort(key=lambda s: s.num_tokens, reverse=True)
+        scheduled.sort(key=lambda s: s.num_tokens, reverse=True)  # the longest context first (see above)
         # 2. Prefill chunks of running sequences, then of newly admitted ones.
         computing: set[int] = set()  # hashes of the prompt blocks this step's prefills compute
         for seq in self.running:

@@ -18,7 +18,6 @@ Lists of numbers become tensors through numpy: filling a numpy view of the buffe
 is about three times faster than torch.tensor(list).
 """
 
-import numpy as np
 import torch
 
 

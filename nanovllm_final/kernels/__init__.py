@@ -1,8 +1,8 @@
 """The engine's GPU kernels, one public name each, with a plain-torch twin for the CPU.
 
-    store_kvcache            write new K/V into the paged cache (FP8: quantize with per-token scales)
+    store_kvcache            write new K/V into the paged cache (FP8: quantize with per-head scales)
     paged_attention_decode   one query per sequence against its paged context (the decode step),
-                             storing the step's new K/V first when given them
+                             attending to and storing the step's new K/V when given them
     paged_attention_prefill  many queries per sequence, causal, against the paged cache
     qk_norm_rope             per-head RMSNorm of q and k (Qwen3), then RoPE, in one pass
     rms_norm                 RMSNorm
@@ -17,8 +17,9 @@ Triton's interpreter: that is how the tests check them on a laptop.
 
 A decode row with context_len 0 (the padding of a CUDA-graph batch) gives zeros.
 
+What each kernel does and what was measured: docs/kernels.md.
 Check: `python -m pytest tests/final/test_kernels.py -q` (CPU), `tests/final/test_kernels_gpu.py` (GPU)
-Speed: `python -m nanovllm_final.kernels.bench_kernels` (GPU)
+Speed: `python -m tools.bench_kernels` (GPU)
 """
 
 import os
@@ -28,10 +29,10 @@ import torch
 from . import reference
 
 try:
-    import triton  # noqa: F401
-    HAS_TRITON = True
+    import triton
 except ImportError:  # no triton wheel on this platform: the torch path still works
-    HAS_TRITON = False
+    triton = None
+HAS_TRITON = triton is not None
 
 INTERPRET = os.environ.get("NANOVLLM_TRITON_INTERPRET") == "1" and os.environ.get("TRITON_INTERPRET") == "1"
 

@@ -5,9 +5,8 @@ slot // block_size, row slot % block_size; slot -1 (a padded token, or one whose
 cached) is skipped. Prefill and mixed steps store through this kernel; a decode step hands its
 tokens to the decode kernel instead, which stores them itself (decode_attention.py, new_kv). A
 key-major V (FP8) is written by _store_v_key_major_kernel, 32 tokens a warp, so that a prefill's
-consecutive tokens write neighbouring bytes together (H200, one layer, K and V of 16,384 prefill
-tokens into an FP8 cache: 98.7 us against 250.9 when each token wrote its own V values, 256
-bytes apart; 2,048 tokens: 14.9 against 37.2; the same bytes either way).
+consecutive tokens write neighbouring bytes together, where each token writing its own V values
+would write them 256 bytes apart (docs/kernels.md has the measurement).
 
 Grid: (N,) - one program per token, covering all of its KV heads at once (a (Hkv, d) tile, 2 KiB
 for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d elements and
@@ -16,7 +15,7 @@ writes as many.
 Layouts: both caches are (num_blocks, block_size, Hkv, d) tensors, and each is addressed through
 its own strides. K always has d contiguous; an FP8 engine keeps V key-major inside each block
 (stored as (num_blocks, Hkv, d, block_size), seen through a permuted view), because decode
-attention multiplies probabilities by V along the keys (decode_attention.py). Writing one token
+attention multiplies probabilities by V along the keys (decode_split_fp8.py). Writing one token
 of such a V scatters its d values block_size bytes apart; a step writes one token per sequence.
 
 FP8 (cache dtype float8_e4m3fn): the cache keeps x / scale in e4m3, saturated at +-448, with
@@ -39,7 +38,7 @@ V_TOKENS = 32  # tokens per program of _store_v_key_major_kernel: one warp's lan
 @triton.jit
 def encode(x, scale, CACHE_DTYPE: tl.constexpr, FP8: tl.constexpr, FP8_MAX: tl.constexpr):
     """x as the cache keeps it: FP8 codes of x / scale, saturated at +-FP8_MAX, or x cast. The
-    decode kernel stores its step's tokens through this too (decode_attention, new_kv)."""
+    decode kernel stores its step's tokens through this too (decode_split.attend_and_store_new_token)."""
     if FP8:
         x = tl.clamp(x.to(tl.float32) / scale, -FP8_MAX, FP8_MAX)
     return x.to(CACHE_DTYPE)

@@ -28,11 +28,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .attention_tile import attend_tile
-from .decode_attention import fold_fp8_scales
-from .reference import FP8_MAX, is_fp8, is_key_major
+from .attention_tile import attend_tile, fold_fp8_scales
+from .reference import is_fp8, is_key_major
 
-# Tile configuration, from a sweep on an H100 (tune_kernels.py)
+# Tile configuration, from a sweep on an H100 (tools/tune_kernels.py)
 BLOCK_M = 64  # rows per program: query tokens x query heads of one group
 BLOCK_N = 64  # keys per inner-loop tile
 NUM_WARPS, NUM_STAGES = 4, 2
@@ -45,10 +44,10 @@ def _prefill_kernel(
     qk_scale,  # softmax scale * log2(e)
     stride_qn, stride_qh, stride_on, stride_oh,
     stride_cb, stride_ct, stride_ch, stride_vb, stride_vt, stride_vh, stride_vd, stride_bt,
-    num_seqs, num_kv_heads, head_dim, group,
+    num_seqs, num_kv_heads, head_dim, group,  # stride_vt, num_kv_heads: not read (decode_split.py says why)
     BLOCK_SIZE: tl.constexpr, BLOCK_Q: tl.constexpr, GROUP_PAD: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-    FP8: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    FP8: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
     V_KEY_MAJOR: tl.constexpr,
 ):
     tile = tl.program_id(0)
@@ -81,8 +80,7 @@ def _prefill_kernel(
     q = tl.load(q_ptr + q_off, mask=mask_md, other=0.0)  # (BLOCK_M, BLOCK_D)
     q_pos = context_len - q_len + tok  # absolute position of each row's query
 
-    q, q_scale, out_scale = fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, BLOCK_Q * GROUP_PAD,
-                                            k_cache_ptr.dtype.element_ty, FP8, False, FP8_MAX, DOT_DTYPE)
+    q, out_scale = fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, FP8, DOT_DTYPE)
 
     m_i = tl.full([BLOCK_Q * GROUP_PAD], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_Q * GROUP_PAD], tl.float32)
@@ -93,11 +91,11 @@ def _prefill_kernel(
         offs_n = n0 + tl.arange(0, BLOCK_N)
         mask_n = offs_n < kv_end
         visible = mask_n[None, :] & (offs_n[None, :] <= q_pos[:, None])  # causal
-        m_i, l_i, acc = attend_tile(q, q_scale, m_i, l_i, acc, visible,
+        m_i, l_i, acc = attend_tile(q, m_i, l_i, acc, visible,
                                     k_cache_ptr, v_cache_ptr, table, offs_n, mask_n, offs_d, head_dim,
                                     kv_head, qk_scale, stride_cb, stride_ct, stride_ch,
-                                    stride_vb, stride_vt, stride_vh, stride_vd,
-                                    BLOCK_SIZE, FP8, False, DOT_DTYPE, DOT_PRECISION, V_KEY_MAJOR)
+                                    stride_vb, stride_vh, stride_vd,
+                                    BLOCK_SIZE, FP8, DOT_DTYPE, DOT_PRECISION, V_KEY_MAJOR)
 
     o_off = (q_start + tok).to(tl.int64)[:, None] * stride_on + heads[:, None] * stride_oh + offs_d[None, :]
     tl.store(out_ptr + o_off, (acc * (out_scale / l_i)[:, None]).to(out_ptr.dtype.element_ty), mask=mask_md)
@@ -131,7 +129,7 @@ def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, blo
         num_seqs, num_kv_heads, head_dim, group,
         BLOCK_SIZE=block_size, BLOCK_Q=block_q, GROUP_PAD=group_pad, BLOCK_N=BLOCK_N,
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8,
-        FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
+        DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32", V_KEY_MAJOR=is_key_major(v_cache, k_cache),
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )

@@ -1,5 +1,9 @@
 """bench.py's profile on CPU, and its per-batch-size summary of a GPU trace."""
 
+import json
+
+import pytest
+
 from nanovllm_final import SamplingParams, bench
 
 
@@ -22,3 +26,34 @@ def test_profile_runs_on_cpu(tiny_qwen3_dir, make_llm):
     assert trace == []  # GPU time comes from CUDA events only
     assert "operators of steps 2-3 (2 sequences running; totals over 1 steps)" in report  # the run ended in the window
     assert "kernels of steps" not in report and "of steps 300" not in report  # the run ended before the second window
+
+
+def test_out_writes_a_measurement_file_the_site_and_readme_read(tmp_path, monkeypatch):
+    from course import measurements
+
+    env = dict(device="NVIDIA H200", gpu_memory_gib=139.8, driver="580.159", copy_gb_per_s=4251.3, torch="2.11.0+cu130",
+               triton="3.6.0", cuda="13.0", python="3.12.3", num_seqs=256, output_tokens=133_966)
+
+    def run(kv, speed):
+        latency = dict(mean=speed / 1e4, p50=speed / 1e4, p99=speed / 5e3)
+        return dict(env, kv_cache=kv, tokens_per_s=speed, ttft_ms=latency, tpot_ms=latency)
+
+    runs = [run("bf16", s) for s in (26132.4, 26154.2, 26141.9)] + [run("fp8", s) for s in (32849.0, 33704.1, 33700.3)]
+    command = "python -m nanovllm_final.bench --out measurements/x.json --runs 3 --kv-cache-dtype auto,fp8"
+    (tmp_path / "x.json").write_text(json.dumps(bench.measurement(runs, command)))
+    monkeypatch.setattr(measurements, "FOLDER", tmp_path)
+    data = measurements.load("x")  # the format measurements/README.md describes
+    assert data["command"] == command and data["versions"]["torch"] == "2.11.0+cu130"
+    assert data["values"]["bf16"] == dict(tokens_per_s=[26132, 26154, 26142], median=26142,
+                                          ttft_ms=dict(mean=2.6, p50=2.6, p99=5.2), tpot_ms=dict(mean=2.6, p50=2.6, p99=5.2))
+    assert measurements.value("x", "fp8.median") == 33700  # the median run, whose latency is kept
+    assert measurements.value("x", "fp8.ttft_ms.mean") == 3.4
+    assert "| bf16 | 26,132 / 26,154 / 26,142 | **26,142** |" in measurements.table("x")
+    assert "NVIDIA H200 (139.8 GiB)" in measurements.source_line("x")
+
+
+def test_kv_cache_lists_only_with_out():
+    with pytest.raises(SystemExit):
+        bench.main(["--kv-cache-dtype", "auto,fp8"])
+    with pytest.raises(SystemExit):
+        bench.main(["--kv-cache-dtype", "fp4"])

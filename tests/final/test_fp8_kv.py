@@ -29,9 +29,9 @@ def engine_logits(llm, tokens) -> torch.Tensor:
     seq = Sequence(tokens)
     bm.allocate(seq)
     seq.num_scheduled_tokens = seq.num_tokens - seq.num_cached_tokens
-    input_ids, positions, _ = runner.prepare_batch([seq])
+    batch = runner.prepare_batch([seq])
     with torch.inference_mode():
-        logits = runner.model.compute_logits(runner.run_model(input_ids, positions, True))
+        logits = runner.model.compute_logits(runner.run_model(batch))
     reset_context()
     bm.deallocate(seq)
     return logits

@@ -15,7 +15,7 @@ import torch
 
 from nanovllm_final import kernels
 from nanovllm_final.kernels import decode_attention, reference
-from nanovllm_final.kernels.bench_kernels import make_paged_kv, rel_err
+from tools.bench_kernels import make_paged_kv, rel_err
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -77,7 +77,7 @@ def test_paged_attention_decode(num_heads, dtype, fp8, block_size):
 def test_paged_attention_decode_fp8_large_batch(tma, monkeypatch):
     """A batch large enough for FP8_LARGE_BLOCK_N (decode_attention.tiles), the benchmark's shape;
     tiles copied by the tensor memory accelerator (Hopper on) or by each thread."""
-    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)
+    monkeypatch.setattr(decode_attention, "has_tma", lambda device: tma)
     rng = random.Random(3)
     lens = [rng.randint(1, 2100) for _ in range(160)]
     args = decode_args(160, 16, 8, 128, 256, lens, BF16, True)
@@ -103,7 +103,7 @@ def test_paged_attention_decode_stores_the_new_token(fp8, tma, batch, monkeypatc
     it back, and leaves the cache exactly as store_kvcache does. The slots start as the largest
     finite code (FP8, whose last tile is read whole and its stale keys get probability 0) or NaN
     (bf16, whose last tile is masked), so a tile read before the store lands would show."""
-    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)
+    monkeypatch.setattr(decode_attention, "has_tma", lambda device: tma)
     rng = random.Random(batch)
     lens = [rng.randint(1, 2100) for _ in range(batch - 1)] + [0]  # 0: a CUDA graph's padding row
     q, k_cache, v_cache, block_tables, context_lens, scale, k_scale, v_scale = decode_args(

@@ -29,7 +29,7 @@ if INTERPRETING:
     from nanovllm_final import kernels
     from nanovllm_final.kernels import (activation, decode_attention, kvcache, prefill_attention, reference, rmsnorm,
                                        rotary, sampling)
-    from nanovllm_final.kernels.bench_kernels import make_paged_kv
+    from tools.bench_kernels import make_paged_kv
 
     @triton.jit
     def _cast_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
@@ -164,7 +164,7 @@ def test_paged_attention_decode_auto_splits_of_a_wide_table(fp8, monkeypatch):
     q = torch.randn(6, 4, 16, dtype=F16)
     args = (q, kv["k_cache"], kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
     assert decode_attention.choose_split_tokens(6, 2, q.device) == 30  # 320 * 12 programs // 128 SMs
-    split_kernel, launches = decode_attention._decode_split_kernel, []
+    split_kernel, launches = decode_attention.decode_split_kernel, []
 
     class Recorded:  # records each launch's split length, then launches
         def __getitem__(self, grid):
@@ -173,7 +173,7 @@ def test_paged_attention_decode_auto_splits_of_a_wide_table(fp8, monkeypatch):
                 return split_kernel[grid](*a, **kw)
             return launch
 
-    monkeypatch.setattr(decode_attention, "_decode_split_kernel", Recorded())
+    monkeypatch.setattr(decode_attention, "decode_split_kernel", Recorded())
     out = decode_attention.paged_attention_decode(*args)
     # 32 keys (30 rounded up to a 16-key tile), against the table's 16 * 16 = 256: 53 keys in 2 pieces
     assert launches == [32] and kv["block_tables"].shape[1] * 16 >= 256
@@ -189,8 +189,9 @@ def test_paged_attention_decode_fp8_keys_first(group, num_splits, dtype, large, 
     the keys past each context (here 5, 37 and 53 keys end inside a tile) get probability 0. large: a batch big
     enough for FP8_LARGE_BLOCK_N (decode_attention.tiles). table: a split's block-table entries
     read before its loop (MAX_TABLE_PAD), or, for splits longer than that, one per tile. tma: tiles
-    copied through tensor descriptors (Hopper's TMA, emulated here) or by each thread."""
-    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)
+    copied through tensor descriptors (Hopper's TMA, emulated here) or by each thread (GPUs before
+    Hopper)."""
+    monkeypatch.setattr(decode_attention, "has_tma", lambda device: tma)
     monkeypatch.setattr(decode_attention, "MAX_TABLE_PAD", 32 if table else 0)
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
     monkeypatch.setattr(decode_attention, "FP8_LARGE_BLOCK_N", 32)
@@ -221,7 +222,7 @@ def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, key
     registers and then stores it. The cache ends up byte for byte as store_kvcache leaves it, and
     the output is attention over that cache. The slots start out holding garbage (the largest
     finite code for FP8, NaN otherwise): the kernel must not attend to it (nor to the new token twice)."""
-    monkeypatch.setattr(decode_attention, "FP8_TMA", tma)  # keys first: TMA copies or per-thread ones
+    monkeypatch.setattr(decode_attention, "has_tma", lambda device: tma)  # keys first: TMA copies or per-thread ones
     monkeypatch.setattr(decode_attention, "BLOCK_N", 16)
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16 if keys_first else 32)  # 32: not keys first
     lens, block_size, Hkv, d = [1, 5, 16, 37, 0, 53], 16, 2, 16  # 0: a CUDA graph's padding row

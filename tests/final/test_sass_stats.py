@@ -1,8 +1,8 @@
-"""sass_stats compiles the decode kernel for sm_90 on a machine with no GPU and finds its loop."""
+"""tools/sass_stats.py compiles the decode kernel for sm_90 on a machine with no GPU and finds its loop."""
 
 import pytest
 
-from nanovllm_final.kernels import sass_stats
+from tools import sass_stats
 
 
 @pytest.mark.slow

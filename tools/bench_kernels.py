@@ -1,7 +1,7 @@
 """Check, then time, every kernel against its torch reference at the engine's real shapes.
 
-    python -m nanovllm_final.kernels.bench_kernels            # on a GPU; --json out.json to save
-    python -m nanovllm_final.kernels.tune_kernels             # tile configurations (sweeps)
+    python -m tools.bench_kernels            # on a GPU; --json out.json to save
+    python -m tools.tune_kernels             # tile configurations (sweeps)
 
 Shapes are Qwen3-0.6B's (16 query heads, 8 KV heads, head_dim 128, hidden 1024, bf16) with the
 engine's KV block size 256. Decode attention and the KV store are memory-bound, so they are
@@ -21,7 +21,7 @@ import random
 
 import torch
 
-from . import reference
+from nanovllm_final.kernels import reference
 
 QWEN3_06B = dict(num_heads=16, num_kv_heads=8, head_dim=128, hidden=1024)
 
@@ -225,9 +225,11 @@ def main():
     parser.add_argument("--json", help="write every row to this file")
     parser.add_argument("--only", default="copy,store,decode,prefill,sdpa,rmsnorm", help="comma-separated")
     args = parser.parse_args()
-    assert torch.cuda.is_available(), "the kernel benchmark needs a CUDA GPU"
+    if not torch.cuda.is_available():
+        raise SystemExit("the kernel benchmark needs a CUDA GPU (tests/final/test_kernels.py checks them on a CPU)")
     import triton
-    from .. import kernels
+
+    from nanovllm_final import kernels
     device = torch.device("cuda")
     print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | triton {triton.__version__}")
     rows = []

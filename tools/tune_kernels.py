@@ -1,14 +1,11 @@
-"""Tile-configuration sweeps behind the constants at the top of decode_attention.py and
-prefill_attention.py: keys per tile, warps, pipeline stages, and decode's number of splits.
+"""Tile-configuration sweeps behind the constants at the top of nanovllm_final/kernels/
+decode_attention.py and prefill_attention.py: keys per tile, warps, pipeline stages, and decode's
+number of splits.
 
-    python -m nanovllm_final.kernels.tune_kernels            # on a GPU; --json out.json to save
+    python -m tools.tune_kernels            # on a GPU; --json out.json to save
 
 Each configuration is checked against the torch reference before it is timed (bench_kernels.py
-has the timing helpers and the input builders). Results on an H100 that set today's defaults:
-decode bf16 64 keys / 4 warps / 2 stages (2.87 TB/s; 128/4/3 within 1%), decode fp8 128/4/3
-(334 us vs 408-577 us for the others), prefill 64 rows x 64 keys / 4 warps / 2 stages
-(204 TFLOP/s); the automatic number of splits was within 3% of the best fixed one, except fp8
-with 8 sequences (66 us vs 54 us with 4 splits).
+has the timing helpers and the input builders). What the sweeps found: docs/kernels.md.
 """
 
 import argparse
@@ -17,37 +14,34 @@ import math
 
 import torch
 
-from . import reference
-from .bench_kernels import QWEN3_06B, _bench, _bench_graph, _row, decode_cases, decode_inputs, make_paged_kv, rel_err
+from nanovllm_final.kernels import reference
+from tools.bench_kernels import QWEN3_06B, _bench, _bench_graph, _row, decode_cases, decode_inputs, make_paged_kv, rel_err
 
 
 def bench_decode_sweep(rows, device, splits=True, dtypes=(False, True)):
     """Tile shape x warps x pipeline stages on the big batch; number of splits on small ones."""
-    from . import decode_attention as da
+    from nanovllm_final.kernels import decode_attention as da
     names = ("BLOCK_N", "NUM_WARPS", "NUM_STAGES")
     cases = decode_cases()
     for fp8 in dtypes:
         prefix = "FP8_" if fp8 else ""
         default = [getattr(da, prefix + n) for n in names]
-        large, maxnreg = da.FP8_LARGE_BLOCK_N, da.FP8_MAXNREG
-        da.FP8_LARGE_BLOCK_N, da.FP8_MAXNREG = 0, None  # every batch takes the swept tile, uncapped
+        large, maxnreg = da.FP8_LARGE_MIN_PROGRAMS, da.FP8_MAXNREG
+        da.FP8_LARGE_MIN_PROGRAMS, da.FP8_MAXNREG = float("inf"), None  # every batch takes the swept tile, uncapped
         sets, nbytes = decode_inputs(256, cases[0][2], fp8, device)
         ref = reference.paged_attention_decode(*sets[0])
-        for dot in ((False, True) if fp8 else (False,)):  # fp8: codes to fp16, or an fp8 matmul
-            da.FP8_DOT = dot
-            for config in [(n, w, st) for n in (64, 128) for w in (4, 8) for st in ((2, 3) if fp8 else (1, 2, 3))]:
-                for n, value in zip(names, config):
-                    setattr(da, prefix + n, value)
-                try:
-                    err = rel_err(da.paged_attention_decode(*sets[0]), ref)
-                    ms = _bench_graph([lambda: da.paged_attention_decode(*sets[0])])
-                except Exception as e:  # noqa: BLE001 - a configuration the compiler refuses
-                    print(f"sweep fp8_dot={dot} {config}: {type(e).__name__} {str(e)[:200]}")
-                    continue
-                _row(rows, f"sweep {'fp8' if fp8 else 'bf16'}{' fp8-dot' if dot else ''} B=256 "
-                     f"N{config[0]} w{config[1]} s{config[2]}", ms, nbytes, None, err)
-        da.FP8_DOT = False
-        da.FP8_LARGE_BLOCK_N, da.FP8_MAXNREG = large, maxnreg
+        for config in [(n, w, st) for n in (64, 128) for w in (4, 8) for st in ((2, 3) if fp8 else (1, 2, 3))]:
+            for n, value in zip(names, config):
+                setattr(da, prefix + n, value)
+            try:
+                err = rel_err(da.paged_attention_decode(*sets[0]), ref)
+                ms = _bench_graph([lambda: da.paged_attention_decode(*sets[0])])
+            except Exception as e:  # noqa: BLE001 - a configuration the compiler refuses
+                print(f"sweep {config}: {type(e).__name__} {str(e)[:200]}")
+                continue
+            _row(rows, f"sweep {'fp8' if fp8 else 'bf16'} B=256 N{config[0]} w{config[1]} s{config[2]}",
+                 ms, nbytes, None, err)
+        da.FP8_LARGE_MIN_PROGRAMS, da.FP8_MAXNREG = large, maxnreg
         for n, value in zip(names, default):
             setattr(da, prefix + n, value)
         for name, batch, lens in cases[2:] if splits else []:
@@ -58,7 +52,7 @@ def bench_decode_sweep(rows, device, splits=True, dtypes=(False, True)):
 
 
 def bench_prefill_sweep(rows, device):
-    from . import prefill_attention as pa
+    from nanovllm_final.kernels import prefill_attention as pa
     names = ("BLOCK_M", "BLOCK_N", "NUM_WARPS", "NUM_STAGES")
     default = [getattr(pa, n) for n in names]
     H, Hkv, d = QWEN3_06B["num_heads"], QWEN3_06B["num_kv_heads"], QWEN3_06B["head_dim"]
@@ -84,7 +78,8 @@ def main():
     parser.add_argument("--decode-only", action="store_true", help="no prefill sweep, no split sweep")
     parser.add_argument("--fp8-only", action="store_true", help="decode with an FP8 cache only")
     args = parser.parse_args()
-    assert torch.cuda.is_available(), "the sweeps need a CUDA GPU"
+    if not torch.cuda.is_available():
+        raise SystemExit("the sweeps need a CUDA GPU")
     rows = []
     bench_decode_sweep(rows, torch.device("cuda"), splits=not args.decode_only,
                        dtypes=(True,) if args.fp8_only else (False, True))

@@ -1,7 +1,7 @@
-"""What the decode-attention kernel compiles to on an H100/H200 (sm_90), without a GPU.
+"""What the decode-attention kernels compile to on an H100/H200 (sm_90), without a GPU.
 
-    python -m nanovllm_final.kernels.sass_stats                 # bf16 and fp8 caches, the engine's tiles
-    python -m nanovllm_final.kernels.sass_stats --kv fp8 --block-n 128 --warps 8 --stages 2 --maxnreg 168
+    python -m tools.sass_stats                 # bf16 and fp8 caches, the engine's tiles
+    python -m tools.sass_stats --kv fp8 --block-n 128 --warps 8 --stages 2 --maxnreg 168
 
 Triton's wheel carries ptxas and cuobjdump, so a kernel compiles for sm_90 on any machine. This
 prints the registers and stack each thread needs (a stack means spills), and the instructions of
@@ -27,7 +27,8 @@ import triton.language as tl
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from . import decode_attention
+from nanovllm_final.kernels import decode_attention
+from nanovllm_final.kernels.reference import FP8_MAX
 
 # Arguments that the engine's calls make divisible by 16 (Triton specializes them at run time).
 DIVISIBLE = {"stride_qb", "stride_qh", "stride_ob", "stride_oh", "stride_cb", "stride_ct", "stride_ch",
@@ -38,7 +39,7 @@ POINTER_TYPES = {"q_ptr": "*bf16", "out_ptr": "*bf16", "block_tables_ptr": "*i32
 
 
 def engine_keys_first(kv: str, block_n: int, block_size: int = 256) -> bool:
-    """Whether the engine's calls take attend_keys_first (decode_attention.uses_keys_first)."""
+    """Whether the engine's calls read keys-first tiles (decode_attention.uses_keys_first)."""
     return kv == "fp8" and block_size % block_n == 0
 
 
@@ -52,22 +53,22 @@ def engine_maxnreg(kv: str, block_n: int) -> int | None:
 
 def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 2, head_dim: int = 128,
                    block_size: int = 256, keys_first: bool | None = None, maxnreg: int | None = None,
-                   tma: bool | None = None):
-    """The decode split kernel compiled for sm_90 with one split per sequence -> Triton's CompiledKernel.
-    keys_first: tiles through attend_keys_first (default: as the engine picks, uses_keys_first).
-    tma: keys-first tiles copied by the tensor memory accelerator (default: as the engine picks, FP8_TMA)."""
-    kernel = decode_attention._decode_split_kernel
+                   tma: bool = True):
+    """The decode split kernel compiled for sm_90 with one split per sequence, storing the step's
+    tokens as the engine's decode steps do -> Triton's CompiledKernel. keys_first: keys-first tiles
+    (default: as the engine picks, uses_keys_first). tma: keys-first tiles copied by the tensor
+    memory accelerator, as on Hopper."""
+    kernel = decode_attention.decode_split_kernel
     fp8 = kv == "fp8"
     if keys_first is None:
         keys_first = engine_keys_first(kv, block_n, block_size)
-    tma = keys_first and (decode_attention.FP8_TMA if tma is None else tma)
+    tma = keys_first and tma
     block_d = max(16, triton.next_power_of_2(head_dim))
-    descriptors = {"k_desc": f"tensordesc<fp8e4nv[1, {block_n}, 1, {block_d}]>",  # as paged_attention_decode makes them
+    descriptors = {"k_desc": f"tensordesc<fp8e4nv[1, {block_n}, 1, {block_d}]>",  # as tensor_descriptors makes them
                    "v_desc": f"tensordesc<fp8e4nv[1, 1, {block_d}, {block_n}]>"}
     constants = dict(BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
-                     BLOCK_D=max(16, triton.next_power_of_2(head_dim)), FP8=fp8, FP8_DOT=False,
-                     FP8_MAX=decode_attention.FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32", ONE_SPLIT=True,
-                     KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8,  # the engine's layouts
+                     BLOCK_D=block_d, FP8=fp8, FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float16, DOT_PRECISION="tf32",
+                     ONE_SPLIT=True, KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8,  # the engine's layouts
                      TABLE_PAD=32,  # one split of the default 17-block table (max_model_len 4096)
                      STORE=True,  # the engine's decode steps store their new tokens in the kernel
                      TMA=tma)
@@ -128,15 +129,21 @@ def opcode_counts(instructions: list[str]) -> collections.Counter:
 
 
 def report(kv: str, block_n: int, warps: int, stages: int, keys_first: bool | None = None,
-           maxnreg: int | None = None) -> str:
+           maxnreg: int | None = None, tma: bool = True, sass_dir: str | None = None) -> str:
+    """The summary printed for one configuration; with sass_dir, its whole SASS is also written
+    there (one file per configuration, to compare a kernel's machine code before and after a change)."""
     if keys_first is None:
         keys_first = engine_keys_first(kv, block_n)
     if maxnreg is None:
         maxnreg = engine_maxnreg(kv, block_n)
-    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first, maxnreg=maxnreg))
+    sass, usage = sass_of(compile_decode(kv, block_n, warps, stages, keys_first=keys_first, maxnreg=maxnreg, tma=tma))
+    if sass_dir:
+        name = f"decode-{kv}-n{block_n}-w{warps}-s{stages}-{'keys' if keys_first else 'queries'}-first"
+        with open(os.path.join(sass_dir, f"{name}{'-tma' if keys_first and tma else ''}.sass"), "w") as f:
+            f.write(sass)
     loop = main_loop(sass)
     counts = opcode_counts(loop)
-    how = "keys first" if keys_first else "queries first"
+    how = ("keys first" + (", TMA" if tma else ", per-thread copies")) if keys_first else "queries first"
     cap = f", at most {maxnreg} registers" if maxnreg else ""
     lines = [f"decode, {kv} cache, {block_n} keys per tile, {warps} warps, {stages} stages, {how}{cap}: {usage}",
              f"  main loop: {len(loop)} instructions per thread per tile ({len(loop) * warps} warp instructions "
@@ -153,14 +160,17 @@ def main() -> None:
     parser.add_argument("--stages", type=int, default=None)
     parser.add_argument("--maxnreg", type=int, default=None, help="register cap (default: the engine's)")
     parser.add_argument("--keys-first", choices=["auto", "on", "off"], default="auto",
-                        help="fp8: tiles through attend_keys_first (auto: as the engine picks) or attend_tile")
+                        help="fp8: keys-first tiles (auto: as the engine picks) or queries-first ones")
+    parser.add_argument("--tma", choices=["on", "off"], default="on",
+                        help="keys-first tiles copied by the tensor memory accelerator (Hopper) or by each thread")
+    parser.add_argument("--sass-dir", help="also write each configuration's whole SASS into this folder")
     args = parser.parse_args()
     keys_first = {"auto": None, "on": True, "off": False}[args.keys_first]
     for kv in args.kv:
         tiles = ((decode_attention.FP8_BLOCK_N, decode_attention.FP8_NUM_WARPS, decode_attention.FP8_NUM_STAGES)
                  if kv == "fp8" else (decode_attention.BLOCK_N, decode_attention.NUM_WARPS, decode_attention.NUM_STAGES))
         block_n, warps, stages = (given or default for given, default in zip((args.block_n, args.warps, args.stages), tiles))
-        print(report(kv, block_n, warps, stages, keys_first, args.maxnreg))
+        print(report(kv, block_n, warps, stages, keys_first, args.maxnreg, args.tma == "on", args.sass_dir))
 
 
 if __name__ == "__main__":
