@@ -25,8 +25,10 @@ here from the chapter's own code, never typed in by hand:
           Qwen3-0.6B's rows in bf16), and the GPU measurement of decode steps, eager against CUDA
           graphs, from measurements/ch09_decode_graphs.json (`python -m ch09.measure_gpu`
           on a GPU writes it; "measured": null until then)
-    ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
-          bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
+    ch10  chapter 10's e4m3 values (ch10.e4m3), a real key vector of SmolLM2 with its head's scale
+          and its FP8 round trip (ch10.fp8; needs the model folder), and the KV blocks of three
+          models in a 40 GiB budget, bf16 against FP8 (ch10.solutions.num_blocks_in_budget); the JS
+          rounds to e4m3 as torch.float8_e4m3fn does
     ch11  the committed measurements (measurements/: the CPU staircase, the online sweep, the
           H200 runs, the GPU run once it exists) and the roofline bound of nano-vllm's workload
           from ch11.roofline: the bound's prefill time and the bytes its decode steps read
@@ -541,16 +543,24 @@ def ch09_data() -> dict:
 # --- chapter 10: FP8 (e4m3) for the KV cache -------------------------------------------------------
 
 CH10_LAYER, CH10_HEAD = 15, 0  # whose key vector the visual quantizes: a middle layer, first KV head
+CH10_BUDGET = 40 * 2**30  # the KV pool's bytes in the capacity table
+CH10_BLOCK_SIZE = 16  # tokens per block, chapter 4's default
 
 
 def ch10_data(model_path: Path = SMOLLM2) -> dict:
-    """A real key vector as the cache would store it (after RoPE, from ch01's attention call),
-    and the cache's bytes per token in bf16 and in FP8 with one float32 scale per token and head
-    (nanovllm_final's layout: kernels/kvcache.py)."""
+    """Chapter 10's own numbers: every e4m3 value (ch10.solutions.decode_e4m3), a real key vector of
+    SmolLM2 as the cache stores it (after RoPE, caught at chapter 1's attention call) with its
+    head's scale set from the prompt's keys and its value after the round trip (ch10.fp8), and the
+    blocks that fit a budget in bf16 and in FP8 (ch10.solutions.num_blocks_in_budget)."""
+    from types import SimpleNamespace
+
     import torch
 
     from ch01 import LLM
     from ch01.config import ModelConfig
+    from ch10.e4m3 import E4M3_MAX
+    from ch10.fp8 import FP8_DTYPE, FP8_HEADROOM, dequantize_fp8, fp8_scales
+    from ch10.solutions import decode_e4m3, num_blocks_in_budget, quantize_fp8
 
     if not (model_path / "config.json").is_file():
         raise FileNotFoundError(f"{model_path} has no config.json; run `make model` first")
@@ -562,18 +572,30 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
         ids = llm.encode_prompt(CH01_PROMPT)
         llm.model(torch.tensor(ids), torch.arange(len(ids)))
     hook.remove()
-    key = seen["k"].reshape(len(ids), -1, llm.config.head_dim)[-1, CH10_HEAD]  # (head_dim,): the last token's
+    keys = seen["k"].reshape(len(ids), -1, llm.config.head_dim).float()  # (T, n_kv_heads, head_dim)
+    scale = fp8_scales(keys)  # (n_kv_heads,): set from the first stored tokens, as the engine does
+    back = dequantize_fp8(quantize_fp8(keys, scale), scale)  # (T, n_kv_heads, head_dim)
     models = []
-    for name in ("Qwen3-0.6B", "Llama-3.1-8B"):
+    for name in ("SmolLM2-135M", "Qwen3-0.6B", "Llama-3.1-8B"):
         c = ModelConfig.from_dict(CH02_MODELS[name]["config"])
-        numbers = 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim  # K and V, every layer
-        models.append({"name": name, "bf16_bytes": c.kv_bytes_per_token, "fp8_bytes": numbers,
-                       "scale_bytes": 2 * c.num_hidden_layers * c.num_key_value_heads * 4})
+        shape = SimpleNamespace(num_hidden_layers=c.num_hidden_layers, num_key_value_heads=c.num_key_value_heads,
+                                head_dim=c.head_dim)
+        blocks = {dtype: num_blocks_in_budget(CH10_BUDGET, shape, CH10_BLOCK_SIZE, dtype)
+                  for dtype in (torch.bfloat16, FP8_DTYPE)}
+        models.append({"name": name, "bf16_bytes": c.kv_bytes_per_token, "fp8_bytes": c.kv_bytes_per_token // 2,
+                       "scale_bytes": 2 * c.num_hidden_layers * c.num_key_value_heads * 4,  # the whole pool's, not per token
+                       "bf16_blocks": blocks[torch.bfloat16], "fp8_blocks": blocks[FP8_DTYPE]})
     return {
         "model": "SmolLM2-135M-Instruct",
         "vector": f"the key of the last token of \"{CH01_PROMPT}\", layer {CH10_LAYER}, KV head {CH10_HEAD}",
-        "key": [round(x, 4) for x in key.tolist()],
-        "fp8_max": 448.0,
+        "key": [round(x, 4) for x in keys[-1, CH10_HEAD].tolist()],
+        "key_fp8": [round(x, 4) for x in back[-1, CH10_HEAD].tolist()],
+        "scale": round(scale[CH10_HEAD].item(), 8),
+        "headroom": FP8_HEADROOM,
+        "fp8_max": E4M3_MAX,
+        "grid": [decode_e4m3(code) for code in range(127)],  # the non-negative finite values; 127 is NaN
+        "budget_bytes": CH10_BUDGET,
+        "block_size": CH10_BLOCK_SIZE,
         "models": models,
     }
 

@@ -316,12 +316,52 @@ def test_chapter_10_js_rounds_like_torch_float8_e4m3fn():
     assert not bad, f"{len(bad)} values differ, e.g. (value, torch code, JS code) {bad[:5]}"
 
 
-def test_chapter_10_bytes_are_the_final_engines_layout():
+def test_chapter_10_data_is_chapter_10s_arithmetic():
+    """The capacity is what chapter 10's engine allocates: half the bytes per token, twice the
+    blocks, and one float32 scale per layer, KV head and tensor for the whole pool."""
     data = committed("ch10")
     qwen = next(m for m in data["models"] if m["name"] == "Qwen3-0.6B")
     assert qwen["fp8_bytes"] * 2 == qwen["bf16_bytes"] == 112 * 1024  # one byte a number instead of two
     assert qwen["scale_bytes"] == 2 * 28 * 8 * 4  # K and V, each layer and KV head: one float32 scale
+    for m in data["models"]:
+        assert m["bf16_blocks"] == data["budget_bytes"] // (data["block_size"] * m["bf16_bytes"]), m["name"]
+        assert m["fp8_blocks"] == data["budget_bytes"] // (data["block_size"] * m["fp8_bytes"]), m["name"]
+        assert m["fp8_blocks"] in (2 * m["bf16_blocks"], 2 * m["bf16_blocks"] + 1), m["name"]
     assert data["fp8_max"] == torch_fp8_max()
+
+
+def test_chapter_10_grid_is_torchs_every_code():
+    import torch
+
+    data = committed("ch10")
+    codes = torch.arange(127, dtype=torch.uint8).view(torch.float8_e4m3fn).double().tolist()
+    assert data["grid"] == codes  # chapter 10's decode_e4m3, value by value
+
+
+@needs_node
+def test_chapter_10_js_grid_is_the_datas():
+    js = run_node(f"const {{GRID}} = require({json.dumps(str(VISUALS_JS / 'ch10.js'))});"
+                  "console.log(JSON.stringify(GRID));")
+    assert js == committed("ch10")["grid"]
+
+
+def test_chapter_10_key_round_trip_is_the_engines():
+    """The dots of the visual are chapter 10's quantize then dequantize of the key, at its scale:
+    within half a step of the grid, as |x| / scale <= 448 / headroom (28: steps of 2 at most)."""
+    import torch
+
+    from ch10.fp8 import dequantize_fp8
+    from ch10.solutions import quantize_fp8
+
+    data = committed("ch10")
+    key, scale = torch.tensor(data["key"])[None, None], torch.tensor([data["scale"]])  # (1, 1, head_dim), (1,)
+    back = dequantize_fp8(quantize_fp8(key, scale), scale)[0, 0]
+    # the committed key is rounded to 4 decimals, which can move a value across a midpoint: one step
+    moved = [abs(b - f) for b, f in zip(back.tolist(), data["key_fp8"]) if abs(b - f) > 1e-3]
+    assert len(moved) <= 2 and all(d <= 2 * data["scale"] + 1e-3 for d in moved), moved
+    # the scale came from the whole prompt's keys of this head: this token's largest lands at most at 28
+    assert max(abs(x) for x in data["key"]) / data["scale"] <= data["fp8_max"] / data["headroom"] * 1.001
+    assert (back - key[0, 0]).abs().max().item() <= data["scale"] * 1.0 + 1e-4  # half a step of 2
 
 
 def torch_fp8_max() -> float:
@@ -334,8 +374,11 @@ def torch_fp8_max() -> float:
 @pytest.mark.model
 def test_chapter_10_data_is_the_models_key():
     fresh, old = fresh_and_committed("ch10")
-    assert fresh["key"] == pytest.approx(old["key"], abs=2e-3)
-    assert {k: v for k, v in fresh.items() if k != "key"} == {k: v for k, v in old.items() if k != "key"}
+    for name in ("key", "key_fp8"):
+        assert fresh[name] == pytest.approx(old[name], abs=2e-3), name
+    assert fresh["scale"] == pytest.approx(old["scale"], rel=1e-3)
+    measured = ("key", "key_fp8", "scale")
+    assert {k: v for k, v in fresh.items() if k not in measured} == {k: v for k, v in old.items() if k not in measured}
 
 
 @pytest.mark.model

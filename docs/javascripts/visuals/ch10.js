@@ -4,8 +4,10 @@
  *   exponent 1..15: (1 + m/8) * 2^(e-7)      exponent 0: (m/8) * 2^-6 (subnormal)
  * and 1.1111.111 is NaN, so the largest finite value is 1.75 * 2^8 = 448. toE4m3 rounds to the
  * nearest code, ties to the even mantissa, and saturates at ±448, as torch's
- * x.to(torch.float8_e4m3fn) does on the CPU (tests/test_visuals.py compares them). The cache
- * keeps x / scale in e4m3 with scale = amax(|x|) / 448 per token and head (nanovllm_final).
+ * x.to(torch.float8_e4m3fn) does on the CPU (tests/test_visuals.py compares them, and GRID
+ * with data.grid, chapter 10's decode_e4m3 of every code). Chapter 10's cache keeps x / scale in
+ * e4m3 with one scale per KV head, set from the first stored tokens so that their largest |x|
+ * lands at 448 / headroom (ch10/fp8.py); data.scale is that scale for the key shown.
  */
 (function () {
   "use strict";
@@ -77,12 +79,13 @@
 
     function updateVector() {
       const key = data.key, amax = Math.max(...key.map(Math.abs));
-      const sc = (amax / data.fp8_max) * stretch;
+      const sc = data.scale * stretch;
       const back = key.map((v) => toE4m3(v / sc).value * sc);
       const errs = key.map((v, i) => Math.abs(back[i] - v));
       const clipped = key.filter((v) => Math.abs(v / sc) > data.fp8_max).length;
       vecFigures.replaceChildren(
         h("span", { class: "visual__figure" }, "scale = ", h("b", {}, num(sc))),
+        h("span", { class: "visual__figure" }, "largest |x| / scale = ", h("b", { "data-figure": "vec-top" }, num(amax / sc))),
         h("span", { class: "visual__figure" }, "largest error ", h("b", { "data-figure": "vec-max-error" }, num(Math.max(...errs)))),
         h("span", { class: "visual__figure" }, "mean error ", h("b", {}, num(errs.reduce((a, b) => a + b, 0) / errs.length))),
         h("span", { class: "visual__figure" }, "clipped at ±448 × scale: ", h("b", { "data-figure": "clipped" }, clipped)));
@@ -92,25 +95,24 @@
         s("line", { x1: 20, x2: 660, y1: mid, y2: mid, class: "visual__axis" }),
         ...key.flatMap((v, i) => [
           s("rect", { x: 20 + i * w + 1, width: w - 2, y: Math.min(mid, mid - v * k), height: Math.max(0.5, Math.abs(v * k)), class: "visual__bar-a", opacity: 0.5 }),
-          s("circle", { cx: 20 + i * w + w / 2, cy: mid - back[i] * k, r: 2.2, class: "visual__bar-b" })]));
+          s("circle", { cx: 20 + i * w + w / 2, cy: mid - Math.max(-1.1 * amax, Math.min(1.1 * amax, back[i])) * k, r: 2.2, class: "visual__bar-b" })]));
     }
 
     function updateMemory() {
-      const pool = 40 * 2 ** 30;
-      memory.replaceChildren(...data.models.map((m) => {
-        const fp8 = m.fp8_bytes + m.scale_bytes;
-        return h("p", { class: "visual__figure" }, h("b", {}, m.name), h("br"),
-          `bf16: ${fmtBytes(m.bf16_bytes)} per token, ${fmtInt(pool / m.bf16_bytes)} tokens in 40 GiB`, h("br"),
-          "FP8: ", h("b", {}, fmtBytes(fp8)), ` per token (scales included), `, h("b", { "data-figure": `fp8-tokens-${m.name}` }, fmtInt(pool / fp8)), " tokens");
-      }));
+      memory.replaceChildren(...data.models.map((m) => h("p", { class: "visual__figure" }, h("b", {}, m.name), h("br"),
+        `bf16: ${fmtBytes(m.bf16_bytes)} per token, `, h("b", {}, fmtInt(m.bf16_blocks)), ` blocks of ${data.block_size} tokens in ${fmtBytes(data.budget_bytes)}`, h("br"),
+        `FP8: ${fmtBytes(m.fp8_bytes)} per token, `, h("b", { "data-figure": `fp8-blocks-${m.name}` }, fmtInt(m.fp8_blocks)),
+        ` blocks (and ${fmtBytes(m.scale_bytes)} of scales for the whole pool)`)));
     }
 
     const value = slider({ label: "value x", min: -4, max: 4, step: 0.001, value: x, name: "value",
       format: (v) => v.toFixed(3), onchange: (v) => { x = v; updateSingle(); } });
     const scaleSlider = slider({ label: "scale", min: 0, max: scales.length - 1, value: scales.indexOf(scale), name: "scale",
       format: (i) => String(scales[i]), onchange: (i) => { scale = scales[i]; updateSingle(); } });
-    const stretchSlider = slider({ label: "scale × (1 = amax / 448)", min: 0.25, max: 4, step: 0.05, value: 1, name: "stretch",
-      format: (v) => v.toFixed(2), onchange: (v) => { stretch = v; updateVector(); } });
+    const stretches = [1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8];
+    const stretchSlider = slider({ label: `scale × (1 = the engine's: largest |x| at 448 / ${data.headroom})`, min: 0, max: stretches.length - 1,
+      value: stretches.indexOf(1), name: "stretch", format: (i) => (stretches[i] < 1 ? `1/${1 / stretches[i]}` : String(stretches[i])),
+      onchange: (i) => { stretch = stretches[i]; updateVector(); } });
     root.append(
       h("p", { class: "visual__title" }, "FP8 (e4m3): one byte per number, a scale to place it"),
       h("div", { class: "visual__controls" }, value, scaleSlider), single, line,

@@ -1,0 +1,1 @@
+"""Plumbing: the per-step attention Context, and the safetensors loader."""
