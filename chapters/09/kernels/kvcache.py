@@ -11,7 +11,6 @@ it on a CPU, and the tests compare the kernel with it.
 
 import torch
 import triton
-import triton.language as tl
 
 from ch03 import attention
 from ch09.solutions import store_kvcache_kernel  # exercise 9.1: the answer key

@@ -13,7 +13,6 @@ kernel and its twin `fused_add_rms_norm_torch` agree up to the order of one sum.
 
 import torch
 import triton
-import triton.language as tl
 
 from ch01.layers import rms_norm
 from ch09.solutions import fused_add_rms_norm_kernel  # exercise 9.3: the answer key
