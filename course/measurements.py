@@ -145,7 +145,7 @@ def _head(*columns) -> list[str]:
 
 
 def _bench_table(data: dict) -> str:
-    lines = _head("KV cache", "runs (output tok/s)", "median", "TTFT mean / p99 (ms)", "TPOT mean / p99 (ms)")
+    lines = _head("KV cache or engine", "runs (output tok/s)", "median", "TTFT mean / p99 (ms)", "TPOT mean / p99 (ms)")
     for label, run in data["values"].items():
         latency = [f"{fmt(run[k]['mean'], '.0f' if k == 'ttft_ms' else '.1f')} / {fmt(run[k]['p99'], '.0f' if k == 'ttft_ms' else '.1f')}"
                    if k in run else "" for k in ("ttft_ms", "tpot_ms")]
@@ -160,7 +160,7 @@ def _serving_table(data: dict) -> str:
         trio = [" / ".join(fmt(run[k][s], ".1f") for s in ("mean", "p50", "p99")) for k in ("ttft_ms", "tpot_ms", "itl_ms")]
         arrivals = "all at once" if rate == "inf" else f"{rate} req/s"
         lines.append(_row([arrivals, fmt(run["duration_s"], ".1f"), fmt(run["request_throughput"], ".2f"),
-                           fmt(run["output_throughput"], ",.0f"), *trio]))
+                           fmt(run["output_throughput"], ",.0f" if run["output_throughput"] >= 100 else ".2f"), *trio]))
     return "\n".join(lines)
 
 
@@ -205,8 +205,9 @@ def render_markers(markdown: str, where: str = "a page") -> str:
 
 
 def results() -> list[str]:
-    """The benchmark files the README shows: every file of kind "bench", GPU machines first."""
-    benches = [n for n in names() if load(n)["kind"] == "bench"]
+    """The benchmark files the README shows: every file of kind "bench" but those that say
+    "readme": false (a chapter's teaching run, quoted on its own page), GPU machines first."""
+    benches = [n for n in names() if load(n)["kind"] == "bench" and load(n).get("readme", True)]
     return sorted(benches, key=lambda n: ("gpu" not in load(n)["machine"], n))
 
 
@@ -220,7 +221,7 @@ def readme_results() -> str:
         versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items())
         for label, run in data["values"].items():
             lines.append(_row([data.get("workload", data["title"]), machine_line(data), versions, label, f"**{fmt(run['median'])}**"]))
-        commands.append(f"`{data['command'].split(',')[0]}`" if data["command"].startswith("python") else data["command"])
+        commands.append(f"`{data['command'].split(',')[0]}`" if "python -m" in data["command"] else data["command"])
     sources = ", ".join(f"`measurements/{n}.json`" for n in results())
     return ("\n".join(lines) + "\n\nCommands: " + "; ".join(dict.fromkeys(commands))
             + f". Every run, the dates and the exact commands: {sources}.\n")

@@ -108,7 +108,9 @@ def measure(repeats: int = 3) -> dict:
     llm.model_runner.model.compute_logits = labelled(llm.model_runner.model.compute_logits, "lm_head_and_sampling")
     steps = [profile_step(llm, chunk, repeats) for chunk in CHUNKS]
     return {
-        "what": "shares of one CPU step of chapter 5's engine (SmolLM2-135M, float32, one thread) by part, from "
+        "kind": "numbers",
+        "values": as_values(steps),
+        "title": "shares of one CPU step of chapter 5's engine (SmolLM2-135M, float32, one thread) by part, from "
                 "torch.profiler's self CPU time; GEMMs are the layers' projections and MLP, attention is chapter 3's "
                 "store + gather + chapter 2's attend, per sequence",
         "command": COMMAND,
@@ -119,6 +121,19 @@ def measure(repeats: int = 3) -> dict:
         "model": "SmolLM2-135M-Instruct",
         "steps": steps,
     }
+
+
+def as_values(steps: list[dict]) -> dict:
+    """The steps as a `numbers` measurement's values (measurements/README.md): each part's share
+    of each step, and each step's best time."""
+    values = {}
+    for step in steps:
+        name = f"decodes{step['decodes']}_chunk{step['prompt_chunk']}"
+        what = f"{step['decodes']} decodes of context {step['context']} and a prompt chunk of {step['prompt_chunk']}"
+        values[f"{name}_seconds"] = {"what": f"{what}: the best step", "value": step["best_step_seconds"], "unit": "s"}
+        for part, share in step["shares"].items():
+            values[f"{name}_{part}"] = {"what": f"{what}: {part.replace('_', ' ')}", "value": share, "unit": "share"}
+    return values
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ here from the chapter's own code, never typed in by hand:
           bytes per token from ch08.allreduce_bytes_per_token
     ch09  the bytes of residual add + RMSNorm, torch's ops against the fused kernel (ch09.traffic,
           Qwen3-0.6B's rows in bf16), and the GPU measurement of decode steps, eager against CUDA
-          graphs, from chapters/09/measurements/decode_graphs.json (`python -m ch09.measure_gpu`
+          graphs, from measurements/ch09_decode_graphs.json (`python -m ch09.measure_gpu`
           on a GPU writes it; "measured": null until then)
     ch10  a real key vector of SmolLM2 (needs the model folder) and the KV bytes per token in
           bf16 and FP8; the JS rounds to e4m3 as torch.float8_e4m3fn does
@@ -519,22 +519,22 @@ def ch08_data() -> dict:
 
 # --- chapter 9: fused kernels and CUDA graphs -----------------------------------------------------
 
-CH09_MEASUREMENT = REPO_ROOT / "chapters" / "09" / "measurements" / "decode_graphs.json"
 CH09_TOKENS = [1, 8, 64, 256]  # decode batch sizes: one token each
 
 
 def ch09_data() -> dict:
     import torch
 
+    from ch09 import measure_gpu
     from ch09.traffic import add_rms_norm_traffic
 
-    measured = json.loads(CH09_MEASUREMENT.read_text(encoding="utf-8")) if CH09_MEASUREMENT.is_file() else None
+    measured = measure_gpu.read()  # measurements/ch09_decode_graphs.json, one row per batch size; None until measured
     return {
         "traffic": [add_rms_norm_traffic(n, 1024, torch.bfloat16) for n in CH09_TOKENS],  # Qwen3-0.6B's hidden size
-        "measurement_file": str(CH09_MEASUREMENT.relative_to(REPO_ROOT)),
+        "measurement_file": str(measure_gpu.OUT.relative_to(REPO_ROOT)),
         "measure_command": "python -m ch09.measure_gpu",
         "measured": measured and {key: measured[key] for key in
-                                  ("model", "context_len", "steps", "environment", "date", "command")},
+                                  ("model", "context_len", "steps", "machine", "versions", "date", "command")},
     }
 
 
@@ -580,13 +580,12 @@ def ch10_data(model_path: Path = SMOLLM2) -> dict:
 
 # --- chapter 11: benchmarks ------------------------------------------------------------------------
 
-MEASUREMENTS = REPO_ROOT / "measurements"
-CH11_FILES = {"staircase": "ch11_staircase_cpu.json", "online": "ch11_online_cpu.json",
-              "h200": "h200_bench_f8947b4.json", "gpu": "ch11_gpu.json"}
+CH11_FILES = {"staircase": "ch11_staircase_cpu", "online": "ch11_online_cpu", "h200": "bench_h200", "gpu": "ch11_gpu"}
 
 
 def ch11_data() -> dict:
-    """The measurement files as they are (None where a run has not been made yet), and the bound:
+    """The measurement files (measurements/NAME.json, as course.measurements loads them; None where a
+    run has not been made yet), and the bound:
     on an H200 every decode step of the workload is memory-bound (checked), so the bound at a
     bandwidth B is prefill_seconds + decode_bytes / B, which the JS recomputes as B moves."""
     import torch
@@ -597,8 +596,9 @@ def ch11_data() -> dict:
     from ch11.workload import nano_vllm_workload
     from nanovllm_final.bench import QWEN3_0_6B
 
-    files = {k: json.loads((MEASUREMENTS / f).read_text()) if (MEASUREMENTS / f).is_file() else None
-             for k, f in CH11_FILES.items()}
+    from course import measurements
+
+    files = {k: measurements.load(name) if name in measurements.names() else None for k, name in CH11_FILES.items()}
     work = nano_vllm_workload()
     config = ModelConfig.from_dict(QWEN3_0_6B)
     bounds = {}
@@ -606,7 +606,7 @@ def ch11_data() -> dict:
         b = workload_bound(config, [len(p) for p in work.prompts], work.output_lens, H200, kv_dtype=kv_dtype)
         assert abs(b["decode_seconds"] - b["bytes_read"] / H200.bandwidth) < 1e-9 * b["seconds"], "a compute-bound decode step"
         bounds[name] = dict(prefill_seconds=b["prefill_seconds"], decode_bytes=b["bytes_read"], tokens_per_s=b["output_tokens_per_s"])
-    return dict(files={k: CH11_FILES[k] for k in files}, **files, output_tokens=work.num_output_tokens,
+    return dict(files={k: f"{CH11_FILES[k]}.json" for k in files}, **files, output_tokens=work.num_output_tokens,
                 bound=dict(model="Qwen3-0.6B", hardware=H200.name, bandwidth=H200.bandwidth, source=H200.source, **bounds))
 
 

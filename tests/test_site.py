@@ -539,9 +539,9 @@ def test_chapter_11_visual_shows_the_measurement_files(browser):
     root = open_visual(browser, "11")
     data = json.loads((DOCS / "assets" / "visuals" / "ch11.json").read_text(encoding="utf-8"))
     bars = f"Array.from(document.querySelectorAll('{root} [data-bar]'), b => b.getAttribute('data-bar'))"
-    assert len(browser.js(bars)) == len(data["staircase"]["steps"])  # one bar per engine
+    assert len(browser.js(bars)) == len(data["staircase"]["values"])  # one bar per engine
     click(browser, f"{root} button[data-value='latency vs throughput']")
-    assert len(browser.js(f"Array.from(document.querySelectorAll('{root} circle[data-rate]'))")) == len(data["online"]["results"])
+    assert len(browser.js(f"Array.from(document.querySelectorAll('{root} circle[data-rate]'))")) == len(data["online"]["values"])
     click(browser, f"{root} button[data-value='GPU and the roofline']")
     width = f"+document.querySelector('{root} rect[data-bar=\"roofline bound, bf16 KV\"]').getAttribute('width')"
     before = browser.js(width)

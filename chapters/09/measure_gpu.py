@@ -1,7 +1,7 @@
 """Decode steps of chapter 9's model on a GPU, eager against CUDA graphs: what a graph changes.
 
     python -m ch09.measure_gpu            # needs a CUDA GPU; about a minute
-    python -m ch09.measure_gpu --out FILE # default: chapters/09/measurements/decode_graphs.json
+    python -m ch09.measure_gpu --out FILE # default: measurements/ch09_decode_graphs.json
 
 The model is Qwen3-0.6B's architecture with random bf16 weights built on the GPU (the numbers
 do not depend on the values), with chapter 9's parts (the store and paged decode kernels, the
@@ -19,7 +19,9 @@ Per step and mode it writes:
     step_us      steps run back to back, wall time per step (median of 5 runs of 20 steps)
     timeline     one step as the profiler saw it: each launch call on the host and each kernel
                  on the GPU, [start_us, duration_us, name index], from the step's first event
-and the hardware, versions, date and this command. The notebook and the site's visual read it.
+as a `numbers` measurement (measurements/README.md): one entry per batch size and mode
+("b8_graph"), its value the step's wall time, with the hardware, versions, date and this command.
+`read()` gives it back as one row per batch size; the notebook and the site's visual read it so.
 """
 
 import argparse
@@ -41,9 +43,11 @@ from ch03.context import Context, reset_context, set_context
 from ch03.model_runner import ModelRunner as PoolRunner
 from ch09.cuda_graph import DecodeGraphs
 from ch09.model_runner import ModelRunner
-from ch09.traffic import add_rms_norm_traffic
+from course import measurements
+from course.measurements import FOLDER
 
-OUT = Path(__file__).resolve().parent / "measurements" / "decode_graphs.json"
+NAME = "ch09_decode_graphs"
+OUT = FOLDER / f"{NAME}.json"
 QWEN3_0_6B = dict(
     architectures=["Qwen3ForCausalLM"], vocab_size=151936, hidden_size=1024, intermediate_size=3072,
     num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128, rms_norm_eps=1e-6,
@@ -148,21 +152,54 @@ def profile_step(step) -> dict:
                          "gpu": [row(e) for e in sorted(kernels, key=lambda e: e["ts"])], "names": names}}
 
 
-def environment() -> dict:
+def environment() -> tuple[dict, dict]:
+    """(machine, versions) as a measurement file says them."""
     import transformers
     import triton
 
     props = torch.cuda.get_device_properties(0)
-    env = dict(device=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-               compute_capability=f"{props.major}.{props.minor}", torch=torch.__version__, cuda=torch.version.cuda,
-               triton=triton.__version__, transformers=transformers.__version__, python=platform.python_version(),
-               cpu=platform.processor() or platform.machine())
+    machine = {"gpu": f"{props.name} ({props.total_memory / 2**30:.0f} GiB)",
+               "compute capability": f"{props.major}.{props.minor}", "cpu": platform.processor() or platform.machine()}
     try:
-        env["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                       capture_output=True, text=True, timeout=10).stdout.strip()
+        machine["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                           capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return env
+    versions = dict(torch=torch.__version__, cuda=torch.version.cuda, triton=triton.__version__,
+                    transformers=transformers.__version__, python=platform.python_version())
+    return machine, versions
+
+
+def as_measurement(data: dict, machine: dict, versions: dict, command: str, date: str) -> dict:
+    """measure()'s result as a `numbers` file: one entry per batch size and mode, its value the
+    step's wall time (µs), with the host's time, the GPU's, the launches and the timeline beside it."""
+    values = {}
+    for row in data["steps"]:
+        for mode in ("eager", "graph"):
+            how = "eager" if mode == "eager" else f"replaying the graph of batch {row['graph_batch_size']}"
+            values[f"b{row['batch_size']}_{mode}"] = dict(
+                what=f"a decode step of {row['batch_size']} sequences, {how}: wall time, steps back to back",
+                value=row[mode]["step_us"], unit="µs", batch_size=row["batch_size"],
+                graph_batch_size=row["graph_batch_size"], mode=mode, **row[mode])
+    setup = {k: data[k] for k in ("model", "context_len", "kvcache_block_size")}
+    return dict(title=f"chapter 9's decode step on a GPU, eager against CUDA graphs: {data['model']}, every sequence "
+                      f"at {data['context_len']} tokens of context", kind="numbers", command=command, date=date[:10],
+                time=date, machine=machine, versions=versions, setup=setup, values=values)
+
+
+def read(name: str = NAME) -> dict | None:
+    """The measurement as its readers draw it, or None before it is made: the setup, one row per
+    batch size ({"batch_size", "graph_batch_size", "eager": {...}, "graph": {...}}), and where it
+    came from."""
+    if name not in measurements.names():
+        return None
+    data = measurements.load(name)
+    rows = {}
+    for entry in data["values"].values():
+        row = rows.setdefault(entry["batch_size"], {"batch_size": entry["batch_size"], "graph_batch_size": entry["graph_batch_size"]})
+        row[entry["mode"]] = entry
+    return dict(data["setup"], steps=[rows[b] for b in sorted(rows)], machine=data["machine"], versions=data["versions"],
+                date=data["date"], command=data["command"], file=f"measurements/{name}.json")
 
 
 @torch.inference_mode()
@@ -189,9 +226,7 @@ def measure(batch_sizes: list[int]) -> dict:
               f"GPU {row['eager']['gpu_us']:.0f} us, step {row['eager']['step_us']:.0f} us | graph: host "
               f"{row['graph']['host_us']:.0f} us, GPU {row['graph']['gpu_us']:.0f} us, step {row['graph']['step_us']:.0f} us")
     return {"model": "Qwen3-0.6B architecture, random bf16 weights", "context_len": CONTEXT_LEN,
-            "kvcache_block_size": BLOCK_SIZE, "steps": results,
-            "add_rms_norm_traffic": [add_rms_norm_traffic(B, QWEN3_0_6B["hidden_size"], torch.bfloat16)
-                                     for B in batch_sizes]}
+            "kvcache_block_size": BLOCK_SIZE, "steps": results}
 
 
 def main(argv=None) -> int:
@@ -203,10 +238,10 @@ def main(argv=None) -> int:
         print("ch09.measure_gpu needs a CUDA GPU (eager launches against CUDA graphs); none is visible", file=sys.stderr)
         return 2
     data = measure(args.batch_sizes)
-    data.update(environment=environment(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                command="python -m ch09.measure_gpu " + " ".join(argv if argv is not None else sys.argv[1:]))
+    command = ("python -m ch09.measure_gpu " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1) + "\n")
+    args.out.write_text(json.dumps(as_measurement(data, *environment(), command, date), indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ch09 import config
+from ch10 import solutions  # exercise 10.4's num_blocks_in_budget is in the answer key
 from ch10.fp8 import FP8_DTYPE
 
 KV_CACHE_DTYPES = ("auto", "fp8")
@@ -30,20 +31,8 @@ class Config(config.Config):
             c = self.hf_config
             budget = self.num_kvcache_blocks * self.kvcache_block_size * 2 * c.num_hidden_layers * c.num_key_value_heads \
                 * c.head_dim * self.dtype.itemsize  # the default pool's bytes in the model's dtype
-            self.num_kvcache_blocks = num_blocks_in_budget(budget, c, self.kvcache_block_size, FP8_DTYPE)
+            self.num_kvcache_blocks = solutions.num_blocks_in_budget(budget, c, self.kvcache_block_size, FP8_DTYPE)
 
     @property
     def cache_dtype(self) -> torch.dtype:
         return FP8_DTYPE if self.kv_cache_dtype == "fp8" else self.dtype
-
-
-# --- Exercise 10.4 meets the next function first in chapters/10/exercises.py. ---------------------
-# --- Its answer follows; try the exercise before you read on. -------------------------------------
-
-
-def num_blocks_in_budget(budget_bytes: int, hf_config, block_size: int, cache_dtype: torch.dtype) -> int:
-    """How many whole KV blocks of block_size tokens fit in budget_bytes, K and V of every layer
-    stored in cache_dtype (the scales' few bytes aside)."""
-    bytes_per_token = 2 * hf_config.num_hidden_layers * hf_config.num_key_value_heads * hf_config.head_dim \
-        * cache_dtype.itemsize  # K and V
-    return budget_bytes // (block_size * bytes_per_token)

@@ -14,8 +14,10 @@ So between two powers of two there are 8 values, evenly spaced: near 1 they are 
 goes to the nearer one; a tie goes to the code whose mantissa is even (round to nearest even).
 A value beyond 448 has no code: the cache saturates it at 448 instead.
 
-The engine never calls these per number (torch and Triton cast whole tensors); they are the
-format written out so that it can be read and checked, code by code, against torch's cast.
+Exercises 10.1 and 10.2 write the format out, decoding and encoding one byte (their answers are
+in solutions.py): the engine never converts one number at a time (torch and Triton cast whole
+tensors), but a learner who has written both can read any code, and checks them against torch's
+cast for all 256 codes.
 """
 
 import math
@@ -31,37 +33,3 @@ def split_code(code: int) -> tuple[int, int, int]:
     if not 0 <= code <= 0xFF:
         raise ValueError(f"an e4m3 code is one byte, 0..255; got {code}")
     return code >> 7, (code >> MANTISSA_BITS) & 0xF, code & 0x7
-
-
-# --- Exercise 10.1 and 10.2 meet these two functions first in chapters/10/exercises.py. ------------
-# --- Their answers follow; try the exercises before you read on. ----------------------------------
-
-
-def decode_e4m3(code: int) -> float:
-    """The value of one e4m3 byte (0..255); NaN for the two NaN codes."""
-    sign, exponent, mantissa = split_code(code)
-    if exponent == 0xF and mantissa == 0x7:
-        return math.nan
-    if exponent == 0:  # subnormal: no leading 1, and the exponent of the smallest normals
-        magnitude = mantissa / 8 * 2.0 ** (1 - EXPONENT_BIAS)
-    else:
-        magnitude = (1 + mantissa / 8) * 2.0 ** (exponent - EXPONENT_BIAS)
-    return -magnitude if sign else magnitude
-
-
-def encode_e4m3(x: float) -> int:
-    """The e4m3 byte nearest to x: ties to the even mantissa, |x| > 448 saturated to 448, NaN to NaN."""
-    if math.isnan(x):
-        return NAN_CODE
-    sign = 0x80 if math.copysign(1.0, x) < 0 else 0
-    a = min(abs(x), E4M3_MAX)
-    if a == 0:
-        return sign
-    # The spacing of the grid where a lies: 2^(e - 3) for a in [2^e, 2^(e+1)), and the subnormals'
-    # 2^-9 below 2^-6. round() takes a tie to the even count of steps, i.e. to the even mantissa.
-    e = max(math.floor(math.log2(a)), 1 - EXPONENT_BIAS)
-    steps = round(a / 2.0 ** (e - MANTISSA_BITS))  # 0..16: 16 is the next power of two, rounded up into
-    if steps < 8:  # only subnormals have fewer than 8 steps (no leading 1)
-        return sign | steps
-    e, steps = (e + 1, 8) if steps == 16 else (e, steps)
-    return sign | (e + EXPONENT_BIAS) << MANTISSA_BITS | (steps - 8)

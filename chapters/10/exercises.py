@@ -6,7 +6,7 @@ The first two check your e4m3 code, byte by byte, against torch's own cast for a
 the values between them; the last two are plugged into the chapter-10 engine (its FP8 store and
 its pool size) and checked by what the engine then stores and generates. The notebook
 notebooks/10_fp8_kv_cache.ipynb walks through every piece, with hints from a nudge to nearly the
-answer. The answers sit in the chapter's modules below a marked line: try before you peek.
+answer. The answers are in solutions.py: open it only after your exercises pass.
 """
 
 import torch

@@ -32,12 +32,3 @@ def fp8_scales(x: torch.Tensor) -> torch.Tensor:
 def dequantize_fp8(codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """codes (..., n_kv_heads, head_dim) in e4m3, scale (n_kv_heads,) -> float32 values."""
     return codes.float() * scale[:, None]  # (n_kv_heads, 1) broadcasts over head_dim
-
-
-# --- Exercise 10.3 meets the next function first in chapters/10/exercises.py. ---------------------
-# --- Its answer follows; try the exercise before you read on. -------------------------------------
-
-
-def quantize_fp8(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """x (..., n_kv_heads, head_dim), scale (n_kv_heads,) -> e4m3 codes of x / scale, saturated at +-448."""
-    return (x.float() / scale[:, None]).clamp(-E4M3_MAX, E4M3_MAX).to(FP8_DTYPE)

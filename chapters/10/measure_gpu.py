@@ -19,7 +19,7 @@ import torch
 from ch09.kernels.attention import paged_decode_attention
 from ch09.kernels.kvcache import store_kvcache
 from ch09.tests.kernel_checks import _paged_case
-from ch10 import fp8
+from ch10 import fp8, solutions
 from ch10.kernels import paged_decode_attention_fp8, store_kvcache_fp8
 from ch11.compare import machine
 
@@ -44,7 +44,7 @@ def measure(batch: int) -> dict:
     q, k, v, tables, lens = (t.cuda() for t in _paged_case(HEADS, KV_HEADS, HEAD_DIM, BLOCK_SIZE, [CONTEXT_LEN] * batch,
                                                            torch.bfloat16))
     k_scale, v_scale = fp8.fp8_scales(k.flatten(0, 1)), fp8.fp8_scales(v.flatten(0, 1))
-    k8, v8 = fp8.quantize_fp8(k, k_scale), fp8.quantize_fp8(v, v_scale)
+    k8, v8 = solutions.quantize_fp8(k, k_scale), solutions.quantize_fp8(v, v_scale)
     scale = HEAD_DIM ** -0.5
     new_k, new_v = (torch.randn(batch, KV_HEADS, HEAD_DIM, device="cuda", dtype=torch.bfloat16) for _ in range(2))
     slots = torch.arange(batch, device="cuda") * BLOCK_SIZE

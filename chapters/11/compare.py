@@ -46,6 +46,20 @@ def provenance(module: str, argv: list[str] | None, threads: bool = True) -> dic
     return dict(command=f"{prefix}python -m {module} {args}".strip(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
+VERSIONS = ("python", "torch", "transformers", "cuda", "triton")
+
+
+def measurement(title: str, kind: str, made: dict, env: dict, values, **more) -> dict:
+    """A result in the one format of measurements/README.md (course/measurements.py reads it):
+    `made` is provenance()'s command and time, `env` is machine()'s; what the machine is goes to
+    "machine", the software to "versions", the numbers to "values" (shaped by `kind`)."""
+    versions = {k: env[k] for k in VERSIONS if env.get(k)}
+    hardware = {k: v for k, v in env.items() if k not in VERSIONS and k != "device"}
+    device = "gpu" if env.get("cuda") else "cpu"
+    return dict(title=title, kind=kind, command=made["command"], date=made["date"][:10], time=made["date"],
+                machine={device: env["device"], **hardware}, versions=versions, **more, values=values)
+
+
 def write_result(path, data: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,24 +1,29 @@
 """python -m ch11.gpu [--out measurements/ch11_gpu.json] [--repeats 3] [--only nanovllm,transformers,roofline]: the GPU picture.
 
-One command, on one GPU, writing one JSON (machine, versions, date, command):
+One command, on one GPU, writing one `bench` measurement (measurements/README.md: machine,
+versions, date, command, and per configuration its runs' tokens/s and their median):
 
   nanovllm_final   `python -m nanovllm_final.bench` with a bf16 and with an FP8 KV cache, each
-                   --repeats times, one process per run (a fresh engine each time); its JSON
-                   gives tokens/s, TTFT and TPOT, and a device copy's GB/s
+                   --repeats times, one process per run (a fresh engine each time), written as
+                   nanovllm_final.bench --out writes them (entries "bf16" and "fp8": tokens/s,
+                   TTFT and TPOT), with each run's device copy GB/s
   transformers     its own continuous batching (model.init_continuous_batching: a paged cache and a
                    scheduler of its own) on the same requests (nano-vllm's workload, --hf-scale of
                    it), each request's max_new_tokens its own and EOS ignored, temperature 0.6
+                   (entry "transformers (continuous batching)", or "transformers_error" when its
+                   API refused)
   roofline         the workload's bound (roofline.py) on the H200's datasheet numbers and on the
-                   copy bandwidth this machine measured, for both KV dtypes
+                   copy bandwidth this machine measured, for both KV dtypes: computed, not
+                   measured, so it sits beside "values" under "roofline"
 
-Each part is written to the JSON as soon as it is done; --only reruns some parts of an existing
-file and keeps the others. The model is Qwen3-0.6B's architecture with random bf16 weights
-(throughput does not depend on their values), as nano-vllm's own benchmark uses.
+Each part is written to the file as soon as it is done; --only reruns some parts of an existing
+file and keeps the others ("parts" says which command made each). The model is Qwen3-0.6B's
+architecture with random bf16 weights (throughput does not depend on their values), as nano-vllm's
+own benchmark uses.
 """
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,32 +35,32 @@ import torch
 
 from ch01.config import ModelConfig
 from ch05.roofline import H200, Roofline
-from ch11.compare import machine, provenance, write_result
+from ch11.compare import machine, measurement, provenance, write_result
 from ch11.roofline import workload_bound
 from ch11.workload import nano_vllm_workload
 from course.paths import REPO_ROOT
 from nanovllm_final.bench import QWEN3_0_6B
+from nanovllm_final.bench import measurement as bench_measurement
 
 KV_DTYPES = {"bf16": ("auto", torch.bfloat16), "fp8": ("fp8", torch.float8_e4m3fn)}
 
 
 def nanovllm_runs(repeats: int) -> dict:
-    """nanovllm_final.bench in a fresh process per run, for each KV dtype."""
-    out = {}
-    for name, (flag, _) in KV_DTYPES.items():
-        runs = []
+    """nanovllm_final.bench in a fresh process per run, for each KV dtype -> the `values` entries
+    "bf16" and "fp8" as nanovllm_final.bench.measurement makes them, each with its runs' copy GB/s."""
+    runs = []
+    for flag, _ in KV_DTYPES.values():
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "bench.json"
                 subprocess.run([sys.executable, "-m", "nanovllm_final.bench", "--kv-cache-dtype", flag, "--json", str(path)],
                                cwd=REPO_ROOT, check=True)
                 runs.append(json.loads(path.read_text()))
-        rates = [r["tokens_per_s"] for r in runs]
-        out[name] = dict(tokens_per_s=rates, median=statistics.median(rates), best=max(rates),
-                         output_tokens=runs[0]["output_tokens"], ttft_ms=[r.get("ttft_ms") for r in runs],
-                         tpot_ms=[r.get("tpot_ms") for r in runs], copy_gb_per_s=[r.get("copy_gb_per_s") for r in runs],
-                         command=runs[0]["command"])
-    return out
+    values = bench_measurement(runs, runs[0]["command"])["values"]
+    for kv, entry in values.items():
+        entry["copy_gb_per_s"] = [round(r["copy_gb_per_s"]) for r in runs if r["kv_cache"] == kv and r.get("copy_gb_per_s")]
+        entry["output_tokens"] = runs[0]["output_tokens"]
+    return values
 
 
 def transformers_run(scale: float) -> dict:
@@ -81,7 +86,8 @@ def transformers_run(scale: float) -> dict:
         manager.stop(block=True)
     if produced != work.num_output_tokens:
         raise RuntimeError(f"transformers produced {produced} output tokens, the workload asks for {work.num_output_tokens}")
-    return dict(workload=work.describe(), output_tokens=produced, seconds=seconds, tokens_per_s=produced / seconds,
+    rate = round(produced / seconds)
+    return dict(tokens_per_s=[rate], median=rate, workload=work.describe(), output_tokens=produced, seconds=seconds,
                 attn_implementation=getattr(model.config, "_attn_implementation", None))
 
 
@@ -114,6 +120,9 @@ def roofline_bounds(copy_gb_per_s: float | None) -> dict:
     return out
 
 
+TRANSFORMERS = "transformers (continuous batching)"
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m ch11.gpu", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="measurements/ch11_gpu.json")
@@ -122,31 +131,38 @@ def main(argv=None) -> dict:
     parser.add_argument("--only", default="nanovllm,transformers,roofline")
     args = parser.parse_args(argv)
     path = Path(args.out)
-    result = json.loads(path.read_text()) if path.is_file() else {}
-    made = provenance("ch11.gpu", argv, threads=False)
-    result.update(made, machine=machine())
     parts = args.only.split(",")
-    # Which command made each part: --only reruns some parts and keeps the others' provenance.
-    result["parts"] = dict(result.get("parts", {}), **{part: made for part in parts})
+    unknown = sorted(set(parts) - {"nanovllm", "transformers", "roofline"})
+    if unknown:
+        parser.error(f"--only {unknown} is no part; choose from nanovllm, transformers, roofline")
+    made = provenance("ch11.gpu", argv, threads=False)
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    title = ("nano-vllm's benchmark on one GPU: nanovllm_final with a bf16 and an FP8 KV cache, and transformers' "
+             "continuous batching; Qwen3-0.6B's architecture, random bf16 weights")
+    result = measurement(title, "bench", made, machine(), dict(kept.get("values", {})), workload="nano-vllm's benchmark",
+                         # Which command made each part: --only reruns some parts and keeps the others' provenance.
+                         parts=dict(kept.get("parts", {}), **{part: made for part in parts}),
+                         **{k: kept[k] for k in ("roofline", "transformers_error") if k in kept})
 
     def save():
         write_result(path, result)
 
     if "nanovllm" in parts:
-        result["nanovllm_final"] = nanovllm_runs(args.repeats)
+        result["values"].update(nanovllm_runs(args.repeats))
         save()
     if "transformers" in parts:
+        result["values"].pop(TRANSFORMERS, None)
+        result.pop("transformers_error", None)
         try:
-            result["transformers"] = transformers_run(float(Fraction(args.hf_scale)))
+            result["values"][TRANSFORMERS] = transformers_run(float(Fraction(args.hf_scale)))
         except Exception as err:  # noqa: BLE001 - an API that moved between versions is a result to report, not a crash
-            result["transformers"] = dict(error=f"{type(err).__name__}: {err}")
+            result["transformers_error"] = f"{type(err).__name__}: {err}"
         save()
     if "roofline" in parts:
-        copies = [c for runs in result.get("nanovllm_final", {}).values() for c in runs["copy_gb_per_s"] if c]
+        copies = [c for entry in result["values"].values() for c in entry.get("copy_gb_per_s", [])]
         result["roofline"] = roofline_bounds(max(copies) if copies else None)
         save()
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1)[:4000])
-    print(f"wrote {path}")
     return result
 
 

@@ -9,7 +9,8 @@ the client stamps each streamed chunk as it arrives (nanovllm_final.bench_servin
 client) and metrics.py turns the stamps into TTFT, TPOT, ITL and E2EL.
 
 As the rate rises, throughput rises with it until the engine is saturated, and the latencies
-climb: requests queue, and steps hold more sequences, so each is longer.
+climb: requests queue, and steps hold more sequences, so each is longer. --out writes the sweep as
+a `serving` measurement (measurements/README.md): one entry per rate.
 """
 
 import argparse
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from ch11.compare import machine, provenance, write_result
+from ch11.compare import machine, measurement, provenance, write_result
 from ch11.metrics import latency_summary
 from ch11.workload import nano_vllm_workload
 from course.paths import DEFAULT_MODEL_DIR, REPO_ROOT
@@ -179,8 +180,27 @@ def main(argv=None) -> dict:
     out = dict(provenance("ch11.online", argv), model=Path(args.model).name, workload=work.describe(), limits=limits,
                machine=machine(), load_average=os.getloadavg(), results=results)
     if args.out:
-        write_result(args.out, out)
+        write_result(args.out, as_measurement(out))
     return out
+
+
+def as_measurement(out: dict) -> dict:
+    """main()'s result as a `serving` file: one entry per rate ("inf": all at once), with the names
+    nanovllm_final.bench_serving uses (output_throughput, request_throughput); model, workload and
+    limits under "setup"."""
+    values = {}
+    for r in out["results"]:
+        rate = r["rate"] if r["rate"] == "inf" else f"{r['rate']:g}"
+        values[rate] = dict(duration_s=r["duration_s"], request_throughput=r["requests_per_s"],
+                            output_throughput=r["output_tokens_per_s"], output_tokens=r["output_tokens"],
+                            completed=r["completed"], failed=r["failed"], errors=r["errors"],
+                            **{k: r[k] for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2el_ms")})
+    work = out["workload"]
+    title = (f"the online sweep: {work['num_seqs']} streaming requests of nano-vllm's workload at "
+             f"{Fraction(work['scale']).limit_denominator(1024)} ({work['output_tokens']} output tokens, temperature "
+             f"{work['temperature']}) to nanovllm_final's server, Poisson arrivals, {out['model']}")
+    setup = {k: out[k] for k in ("model", "workload", "limits", "load_average") if k in out}
+    return measurement(title, "serving", out, out["machine"], values, setup=setup)
 
 
 if __name__ == "__main__":

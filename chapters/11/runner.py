@@ -51,6 +51,16 @@ def make_llm(engine: str, model, **limits):
     return llm_class(model, **{k: v for k, v in limits.items() if takes_any or k in signature.parameters})
 
 
+def sampling_params_of(engine: str):
+    """The engine's SamplingParams: its package's, or (chapters 8-10 keep chapter 7's) that of the
+    package whose LLM it extends."""
+    for cls in importlib.import_module(engine).LLM.__mro__:
+        package = importlib.import_module(cls.__module__.split(".")[0])
+        if hasattr(package, "SamplingParams"):
+            return package.SamplingParams
+    raise AttributeError(f"{engine} has no SamplingParams, nor does any engine its LLM extends")
+
+
 def generate_fn(llm):
     """llm.generate(prompts, params) without a progress bar, whichever chapter `llm` comes from."""
     quiet = {"use_tqdm": False} if "use_tqdm" in inspect.signature(llm.generate).parameters else {}
@@ -63,7 +73,7 @@ def run_offline(engine: str, model, workload, repeats: int = 3, **limits) -> dic
     "token_ids": the last run's outputs}. Raises if the engine produced other than the
     workload's output tokens (with ignore_eos every request runs to its max_tokens)."""
     llm = make_llm(engine, model, **limits)
-    sampling_params_class = importlib.import_module(engine).SamplingParams
+    sampling_params_class = sampling_params_of(engine)
     params = workload.params(sampling_params_class)
     warmup = ([workload.prompts[0][:8]], [sampling_params_class(temperature=workload.temperature, max_tokens=4, ignore_eos=True)])
     generate, runs = generate_fn(llm), []

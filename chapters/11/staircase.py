@@ -5,15 +5,17 @@ nanovllm_final on this CPU, greedy so that every engine must give the same token
 engine's tokens are the reference, and a run that differs stops the staircase (a faster engine
 that computes something else is not faster). Each step of the staircase is an engine's output
 tokens/s (best and median of --repeats runs) and its speed-up over the first, labelled with what
-that chapter added. Written as JSON with the machine, versions, date and the command.
+that chapter added. --out writes it as a `bench` measurement (measurements/README.md): one entry
+per engine, its runs' tokens/s and their median, with the machine, versions, date and command.
 """
 
 import argparse
 import os
+import statistics
 from fractions import Fraction
 from pathlib import Path
 
-from ch11.compare import machine, provenance, speedup, write_result
+from ch11.compare import machine, measurement, provenance, speedup, write_result
 from ch11.runner import engines, run_offline
 from ch11.workload import nano_vllm_workload
 from course.paths import DEFAULT_MODEL_DIR
@@ -65,8 +67,29 @@ def main(argv=None) -> dict:
     result = staircase(args.model, scale, args.repeats, args.engines.split(",") if args.engines else None)
     result = dict(provenance("ch11.staircase", argv), **result)
     if args.out:
-        write_result(args.out, result)
+        write_result(args.out, as_measurement(result))
     return result
+
+
+def as_measurement(result: dict) -> dict:
+    """staircase()'s result (with provenance()'s command and date) as a `bench` file: per engine the
+    tokens/s of each run (output tokens / its seconds, to 0.001) and their median; what is not a number of
+    the table (model, workload, limits) under "setup"."""
+    work = result["workload"]
+    values = {}
+    for step in result["steps"]:
+        rates = [round(step["output_tokens"] / s, 3) for s in step["seconds"]]  # a CPU run's noise is far above 0.001 tok/s
+        values[step["engine"]] = dict(tokens_per_s=rates, median=statistics.median(rates), best=max(rates),
+                                      seconds=step["seconds"], fastest_s=min(step["seconds"]), slowest_s=max(step["seconds"]),
+                                      output_tokens=step["output_tokens"],
+                                      speedup=step["speedup"], label=step["label"])
+    title = (f"the chapter staircase: every engine on nano-vllm's workload at {Fraction(work['scale']).limit_denominator(1024)} "
+             f"({work['num_seqs']} requests, {work['output_tokens']} output tokens, greedy), {result['model']}, "
+             f"median of {result['repeats']} runs")
+    setup = {k: result[k] for k in ("model", "workload", "limits", "repeats", "load_average", "tokens_equal") if k in result}
+    return measurement(title, "bench", result, result["machine"], values,
+                       workload=f"the chapter staircase, {result['model']}", setup=setup,
+                       readme=False)  # a teaching run on a shared CPU: the chapter's page quotes it, the README does not
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 the batch sizes and kinds of steps that take a graph. The captured graphs are checked on a GPU
 (test_gpu_ch09.py)."""
 
+import json
+
 import pytest
 import torch
 
@@ -95,6 +97,34 @@ def test_the_gpu_measurement_steps_run_on_a_cpu():
             staged = measure_gpu.graph_step(graphs, input_ids, positions, context)
             assert torch.isfinite(eager).all() and eager.abs().max() > 0
             torch.testing.assert_close(staged, eager, atol=1e-5, rtol=1e-5)
+
+
+def test_the_gpu_measurement_is_a_numbers_file(monkeypatch, tmp_path):
+    """What measure_gpu writes loads through course.measurements (a `numbers` file, one entry per
+    batch size and mode), and read() gives back measure()'s rows; before a GPU run, read() is None."""
+    from course import measurements
+
+    monkeypatch.setattr(measurements, "FOLDER", tmp_path)
+    assert measure_gpu.read() is None, "not yet measured"
+
+    def mode(step_us):
+        return {"host_us": 12.5, "step_us": step_us, "kernels": 3, "launch_calls": 3, "gpu_us": 9.0,
+                "timeline": {"host": [[0.0, 1.0, 0]], "gpu": [[1.0, 2.0, 1]], "names": ["launch", "kernel"]}}
+
+    made = {"model": "Qwen3-0.6B architecture, random bf16 weights", "context_len": 256, "kvcache_block_size": 16,
+            "steps": [{"batch_size": B, "graph_batch_size": B, "eager": mode(100.0 + B), "graph": mode(40.0 + B)} for B in (8, 1)]}
+    data = measure_gpu.as_measurement(made, {"gpu": "NVIDIA H100 (80 GiB)"}, {"torch": "2.11", "triton": "3.6"},
+                                      "python -m ch09.measure_gpu", "2026-12-07T03:00:00+00:00")
+    (tmp_path / f"{measure_gpu.NAME}.json").write_text(json.dumps(data))
+    assert measurements.load(measure_gpu.NAME)["kind"] == "numbers" and measurements.table(measure_gpu.NAME).count("\n") == 5
+    assert measurements.value(measure_gpu.NAME, "b8_graph.value") == 48.0
+    back = measure_gpu.read()
+    assert [row["batch_size"] for row in back["steps"]] == [1, 8] and back["context_len"] == 256
+    for row in back["steps"]:
+        want = next(r for r in made["steps"] if r["batch_size"] == row["batch_size"])
+        for m in ("eager", "graph"):
+            assert {k: row[m][k] for k in want[m]} == want[m]
+    assert back["date"] == "2026-12-07" and back["machine"]["gpu"].startswith("NVIDIA")
 
 
 def test_enforce_eager_is_an_option():

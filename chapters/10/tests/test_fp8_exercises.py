@@ -4,6 +4,7 @@ against torch's own cast (torch.float8_e4m3fn) for every one of the 256 codes an
 between them; the store and the pool size are then plugged into the chapter-10 engine."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -96,3 +97,82 @@ def test_encode_random_values_like_torch(solution):
     for x in xs.tolist():
         got, want = solution(x), torch_code(x)
         assert got == want, f"encode_e4m3({x!r}): got {got!r}, torch gives {describe(want)}"
+
+
+# --- 10.3 quantize -------------------------------------------------------------------------------
+def expected_codes(x, scale):
+    return (x.double() / scale.double()[:, None]).clamp(-448, 448).float().to(FP8)
+
+
+@pytest.mark.exercise("quantize_fp8")
+def test_quantize_by_hand(solution):
+    """Two tokens, two heads of four numbers, heads scaled by 0.5 and 2. Head 0's 1.0 becomes 2.0
+    (a code); head 1's 600 becomes 300, which lies between 288 and 320 (steps of 32): 288; 1e4
+    saturates at 448 either way; nothing becomes NaN."""
+    x = torch.tensor([[[1.0, -3.0, 0.01, 1e4], [600.0, -600.0, 2.0, 0.5]],
+                      [[0.25, 7.0, -1e4, 0.0], [1.0, 3.0, -5.0, 1e5]]])
+    scale = torch.tensor([0.5, 2.0])
+    got = solution(x, scale)
+    assert isinstance(got, torch.Tensor) and got.dtype == FP8, f"expected a torch.float8_e4m3fn tensor, got {got!r:.80}"
+    assert got.shape == x.shape, f"expected shape {tuple(x.shape)}, got {tuple(got.shape)}"
+    assert not got.float().isnan().any(), "a code is NaN: values past 448 after scaling must be held at ±448"
+    want = expected_codes(x, scale)
+    bad = (got.view(torch.uint8) != want.view(torch.uint8)).nonzero()
+    assert len(bad) == 0, (f"{len(bad)} codes differ; the first at (token, head, i) = {tuple(bad[0].tolist())}: "
+                           f"x = {x[tuple(bad[0])].item()}, scale {scale[bad[0][1]].item()}: got "
+                           f"{got[tuple(bad[0])].float().item()}, expected {want[tuple(bad[0])].float().item()}")
+    assert solution(x, scale).float()[0, 1, 0].item() == 288.0
+
+
+@pytest.mark.exercise("quantize_fp8")
+def test_quantize_in_the_engines_store(solution, monkeypatch, tiny_qwen3_dir):
+    """Plugged into chapter 10's store (the CPU twin), the FP8 engine stores the same codes and
+    generates the same tokens as with the chapter's quantize."""
+    import ch10
+    from ch07.sampling_params import SamplingParams
+
+    from ch10 import solutions
+
+    params = SamplingParams(temperature=0, max_tokens=6, ignore_eos=True)
+    prompts = [[3, 1, 4, 1, 5, 9, 2, 6], list(range(40, 60))]
+
+    def run():
+        llm = ch10.LLM(tiny_qwen3_dir, kv_cache_dtype="fp8", num_kvcache_blocks=16)
+        tokens = [o["token_ids"] for o in llm.generate(prompts, params, use_tqdm=False)]
+        return tokens, llm.model_runner.kv_cache.view(torch.uint8).clone()
+
+    want_tokens, want_pool = run()
+    monkeypatch.setattr(solutions, "quantize_fp8", solution)
+    got_tokens, got_pool = run()
+    assert torch.equal(got_pool, want_pool), "the engine's pool holds other codes with your quantize_fp8"
+    assert got_tokens == want_tokens, f"the FP8 engine generates {got_tokens} with your quantize_fp8, expected {want_tokens}"
+
+
+# --- 10.4 blocks in a budget ---------------------------------------------------------------------
+QWEN3_0_6B = SimpleNamespace(num_hidden_layers=28, num_key_value_heads=8, num_attention_heads=16, head_dim=128)
+
+
+@pytest.mark.exercise("num_blocks_in_budget")
+def test_blocks_by_hand(solution):
+    """Qwen3-0.6B: 2 (K and V) x 28 layers x 8 KV heads x 128 = 57,344 numbers a token; a block of
+    16 tokens is 917,504 numbers: 1,835,008 bytes in bf16, 917,504 in FP8, 3,670,016 in float32."""
+    gib = 2**30
+    for dtype, want in ((torch.bfloat16, 585), (FP8, 1170), (torch.float32, 292)):
+        got = solution(gib, QWEN3_0_6B, 16, dtype)
+        assert got == want, f"1 GiB for Qwen3-0.6B's KV blocks of 16 tokens in {dtype}: got {got!r}, expected {want}"
+    assert solution(1_835_007, QWEN3_0_6B, 16, torch.bfloat16) == 0, "a byte short of one bf16 block fits no block"
+    assert solution(4 * 917_504, QWEN3_0_6B, 16, FP8) == 4
+
+
+@pytest.mark.exercise("num_blocks_in_budget")
+def test_blocks_in_the_engines_config(solution, monkeypatch, tiny_qwen3_dir):
+    """Plugged into chapter 10's Config: the default FP8 pool takes the default float32 pool's bytes,
+    so it holds four times its blocks."""
+    import ch10
+    from ch10 import solutions
+
+    monkeypatch.setattr(solutions, "num_blocks_in_budget", solution)
+    auto, fp8_config = ch10.Config(tiny_qwen3_dir), ch10.Config(tiny_qwen3_dir, kv_cache_dtype="fp8")
+    assert fp8_config.num_kvcache_blocks == 4 * auto.num_kvcache_blocks, (
+        f"the FP8 pool gets {fp8_config.num_kvcache_blocks} blocks in the memory of {auto.num_kvcache_blocks} float32 "
+        f"blocks; expected {4 * auto.num_kvcache_blocks}")

@@ -11,7 +11,7 @@ import torch
 import ch10
 from ch07.sampling_params import SamplingParams
 from ch09.tests.kernel_checks import _paged_case
-from ch10 import fp8
+from ch10 import fp8, solutions
 from ch10.kernels import attention, kvcache
 from ch10.tests.test_fp8_ch10 import TINY_PROMPTS
 
@@ -41,7 +41,7 @@ def test_decode_on_codes_equals_the_dequantizing_twin(dtype):
     lens = [1, 15, 16, 17, 300, 0, 129, 64]
     q, k, v, block_tables, context_lens = (t.cuda() for t in _paged_case(16, 8, 128, 16, lens, dtype))
     k_scale, v_scale = fp8.fp8_scales(k.flatten(0, 1)), fp8.fp8_scales(v.flatten(0, 1))
-    k_cache, v_cache = fp8.quantize_fp8(k, k_scale), fp8.quantize_fp8(v, v_scale)
+    k_cache, v_cache = solutions.quantize_fp8(k, k_scale), solutions.quantize_fp8(v, v_scale)
     args = (q, k_cache, v_cache, block_tables, context_lens, 128 ** -0.5, k_scale, v_scale)
     got, want = attention.paged_decode_attention_fp8(*args), attention.paged_decode_attention_fp8_torch(*args)
     tol = 1e-5 if dtype == torch.float32 else 2e-2

@@ -3,7 +3,8 @@
  *
  * course/visual_data.py counted the bytes with ch09.traffic (every op chapter 1's version
  * dispatches, with what it reads and writes) and copied the GPU measurement that
- * `python -m ch09.measure_gpu` wrote: for each batch size and mode, the step's launch calls on the
+ * `python -m ch09.measure_gpu` wrote (measurements/ch09_decode_graphs.json, read back by
+ * ch09.measure_gpu.read as one row per batch size): for each batch size and mode, the step's launch calls on the
  * host and kernels on the GPU as torch.profiler saw them ([start us, duration us, name index]).
  * Until that file exists, "measured" is null and the visual says so.
  */
@@ -76,10 +77,10 @@
           h("code", {}, data.measurement_file), " is missing; on a GPU, ", h("code", {}, data.measure_command), " writes it)")];
       timeline.style.display = step ? "" : "none";
       figures.replaceChildren(...measured, drawBytes(traffic));
-      const env = data.measured && data.measured.environment;
-      note.textContent = env
-        ? `${data.measured.model}, every sequence at ${data.measured.context_len} tokens of context; measured on ${env.device} ` +
-          `(torch ${env.torch}, Triton ${env.triton}) on ${data.measured.date} with \`${data.measured.command}\`.`
+      const m = data.measured;
+      note.textContent = m
+        ? `${m.model}, every sequence at ${m.context_len} tokens of context; measured on ${m.machine.gpu} ` +
+          `(torch ${m.versions.torch}, Triton ${m.versions.triton}) on ${m.date} with \`${m.command}\` (${data.measurement_file}).`
         : "The bytes are counted on a CPU by ch09.traffic from chapter 1's ops; the GPU timeline appears once the measurement is committed.";
     }
 

@@ -6,7 +6,9 @@
  * nano-vllm's workload. The bound (ch11.roofline.workload_bound) is a prefill that is
  * compute-bound, then decode steps that each read every weight and every live sequence's KV:
  * at a bandwidth B it takes prefill_seconds + decode_bytes / B, recomputed here as B moves.
- * A file that does not exist yet shows as "not yet measured".
+ * A file that does not exist yet shows as "not yet measured". Each file is in the one format of
+ * measurements/README.md: the staircase a `bench` file (one entry per engine), the sweep a
+ * `serving` file (one entry per rate), the H200 runs measurements/bench_h200.json.
  */
 (function () {
   "use strict";
@@ -39,17 +41,17 @@
   function staircase(data) {
     const st = data.staircase;
     if (!st) return [h("p", {}, "The CPU staircase is not yet measured: run ", h("code", {}, "python -m ch11.staircase --out measurements/" + data.files.staircase))];
-    const rows = st.steps.map((x) => ({ label: `${x.engine}: ${x.label}`.slice(0, 38), value: x.tokens_per_s.median,
-      note: `×${x.speedup.toFixed(1)}`, cls: x.engine === "nanovllm_final" ? "visual__bar-b" : "visual__bar-a" }));
-    return [bars(rows, "tok/s", `output tokens/s (median of ${st.repeats}), ${st.model}, the same ${fmtInt(st.workload.output_tokens)} greedy tokens from every engine`),
-      h("p", { class: "visual__note" }, `${st.machine.device}, ${st.machine.threads} thread(s), torch ${st.machine.torch}; ${st.date.slice(0, 10)}; `,
+    const rows = Object.entries(st.values).map(([engine, x]) => ({ label: `${engine}: ${x.label}`.slice(0, 38), value: x.median,
+      note: `×${x.speedup.toFixed(1)}`, cls: engine === "nanovllm_final" ? "visual__bar-b" : "visual__bar-a" }));
+    return [bars(rows, "tok/s", `output tokens/s (median of ${st.setup.repeats}), ${st.setup.model}, the same ${fmtInt(st.setup.workload.output_tokens)} greedy tokens from every engine`),
+      h("p", { class: "visual__note" }, `${st.machine.cpu}, ${st.machine.threads} thread(s), torch ${st.versions.torch}; ${st.date}; `,
         h("code", {}, st.command))];
   }
 
   function onlineView(data, metric) {
     const on = data.online;
     if (!on) return [h("p", {}, "The online sweep is not yet measured: run ", h("code", {}, "python -m ch11.online --out measurements/" + data.files.online))];
-    const pts = on.results.map((r) => ({ rate: r.rate, x: r.output_tokens_per_s, p50: r[`${metric}_ms`].p50, p99: r[`${metric}_ms`].p99 }));
+    const pts = Object.entries(on.values).map(([rate, r]) => ({ rate, x: r.output_throughput, p50: r[`${metric}_ms`].p50, p99: r[`${metric}_ms`].p99 }));
     const X0 = 70, X1 = 660, Y0 = 250, Y1 = 20;
     const xmax = Math.max(...pts.map((p) => p.x)) * 1.15, ymax = Math.max(...pts.map((p) => p.p99)) * 1.15;
     const px = (x) => X0 + (x / xmax) * (X1 - X0), py = (y) => Y0 - (y / ymax) * (Y0 - Y1);
@@ -66,24 +68,24 @@
         s("circle", { cx: px(p.x), cy: py(p.p50), r: 5, class: "visual__bar-a", "data-rate": p.rate }),
         s("circle", { cx: px(p.x), cy: py(p.p99), r: 5, fill: "none", stroke: "currentColor" }),
         s("text", { x: px(p.x) + 8, y: py(p.p99) - 6 }, `${p.rate} req/s`)]));
-    return [chart, h("p", { class: "visual__note" }, `${on.workload.num_seqs} requests of nano-vllm's workload ×${on.workload.scale}, ${on.model}, `,
-      `${on.machine.device}; ${on.date.slice(0, 10)}; `, h("code", {}, on.command))];
+    return [chart, h("p", { class: "visual__note" }, `${on.setup.workload.num_seqs} requests of nano-vllm's workload ×${on.setup.workload.scale}, ${on.setup.model}, `,
+      `${on.machine.cpu}; ${on.date}; `, h("code", {}, on.command))];
   }
 
   function gpuView(data, bandwidth) {
-    const b = data.bound, gpu = data.gpu, med = (kv) => data.h200.results.find((r) => r.kv_cache_dtype === kv && r.machine === "first").median;
-    const hf = gpu && gpu.transformers && gpu.transformers.tokens_per_s;
+    const b = data.bound, gpu = data.gpu, med = (kv) => data.h200.values[kv].median;
+    const tf = gpu && gpu.values["transformers (continuous batching)"], hf = tf && tf.median;
     const rows = [
       { label: "roofline bound, FP8 KV", value: boundTokensPerS(b.fp8, data.output_tokens, bandwidth), cls: "visual__bar-free" },
       { label: "nanovllm_final, FP8 KV", value: med("fp8"), cls: "visual__bar-b" },
       { label: "roofline bound, bf16 KV", value: boundTokensPerS(b.bf16, data.output_tokens, bandwidth), cls: "visual__bar-free" },
       { label: "nanovllm_final, bf16 KV", value: med("bf16"), cls: "visual__bar-b" },
-      { label: `transformers, continuous${hf && gpu.transformers.workload.scale !== 1 ? ` (×${gpu.transformers.workload.scale})` : ""}`, value: hf || null },
+      { label: `transformers, continuous${hf && tf.workload.scale !== 1 ? ` (×${tf.workload.scale})` : ""}`, value: hf || null },
     ];
     return [bars(rows, "tok/s", `nano-vllm's benchmark (${fmtInt(data.output_tokens)} output tokens), ${b.model}, output tokens/s`),
-      h("p", { class: "visual__note" }, `nanovllm_final: ${data.h200.machine.device}, torch ${data.h200.machine.torch}, ${data.h200.date}, median of 3 (${data.h200.source.split(";")[0]}). `,
+      h("p", { class: "visual__note" }, `nanovllm_final: ${data.h200.machine.gpu}, torch ${data.h200.versions.torch}, ${data.h200.date}, median of ${data.h200.values.bf16.tokens_per_s.length} (measurements/${data.files.h200}). `,
         `The bound: ${b.hardware}'s datasheet peak at the bandwidth on the slider (${b.source}). `,
-        gpu ? `transformers: ${gpu.machine.device}, ${gpu.date.slice(0, 10)}.` : "transformers on the same GPU: not yet measured.")];
+        hf ? `transformers: ${gpu.machine.gpu}, ${gpu.date}.` : "transformers on the same GPU: not yet measured.")];
   }
 
   function draw(root, data) {
