@@ -4,9 +4,10 @@ fewer launches.
 Chapter 8's engine, with three of its steps written as GPU kernels, each beside the torch twin
 that runs on a CPU: the paged KV store, decode attention that reads the pool in place, and the
 residual add fused into RMSNorm. On a GPU, decode steps replay CUDA graphs. Start with the
-notebook: it leads to each exercise (9.1-9.4) before the file that answers it (kernels/kvcache.py,
-kernels/attention.py, kernels/rmsnorm.py, cuda_graph.py; each answer sits below a marked line).
-attention.py, model.py and model_runner.py then put the kernels and the graphs in the engine.
+notebook: it leads to each exercise (9.1-9.4) before the file that calls it (kernels/kvcache.py,
+kernels/attention.py, kernels/rmsnorm.py, cuda_graph.py). attention.py, model.py and
+model_runner.py then put the kernels and the graphs in the engine.
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your exercises pass.
 """
 
 from ch09.attention import Attention

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ch03.context import Context, reset_context, set_context
+from ch09.solutions import stage_decode_inputs  # exercise 9.4: the answer key
 
 
 def graph_batch_sizes(max_num_seqs: int) -> list[int]:
@@ -46,27 +47,6 @@ class GraphInputs:
         ints = lambda dtype, *shape: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
         return cls(ints(torch.int64, max_bs), ints(torch.int64, max_bs), ints(torch.int64, max_bs),
                    ints(torch.int32, max_bs), ints(torch.int32, max_bs, max_blocks))
-
-
-# ----- exercise 9.4: the graph's batch size and its padding, answered below (try it first) --------
-
-
-def stage_decode_inputs(buffers: GraphInputs, input_ids: torch.Tensor, positions: torch.Tensor,
-                        slot_mapping: torch.Tensor, context_lens: torch.Tensor, block_tables: torch.Tensor,
-                        batch_sizes: list[int]) -> int:
-    """Copy a decode step of n sequences into the buffers, padded to the graph it runs; return that
-    graph's batch size bs. The padding rows store nothing (slot -1) and attend to nothing
-    (context 0); block table entries past a context are never read."""
-    n, width = block_tables.shape
-    bs = next(b for b in batch_sizes if b >= n)
-    buffers.input_ids[:n] = input_ids
-    buffers.positions[:n] = positions
-    buffers.slot_mapping[:n] = slot_mapping
-    buffers.slot_mapping[n:bs] = -1
-    buffers.context_lens[:n] = context_lens
-    buffers.context_lens[n:bs] = 0
-    buffers.block_tables[:n, :width] = block_tables
-    return bs
 
 
 class DecodeGraphs:

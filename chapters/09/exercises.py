@@ -6,8 +6,8 @@ The first three are Triton kernels, written as plain Python functions: the grade
 yours with triton.jit and runs it on a CPU through Triton's interpreter (a few seconds), against
 the kernel's torch twin, at shapes that reach every mask. On a GPU the same function compiles
 to a real kernel. The last one is the host side of a CUDA graph, graded inside the engine. The
-notebook notebooks/09_triton_cuda_graphs.ipynb walks through each, with hints; the chapter's own
-code is the answer key, so try before you peek.
+notebook notebooks/09_triton_cuda_graphs.ipynb walks through each, with hints;
+chapters/09/solutions.py is the answer key, so try before you peek.
 """
 
 import torch

@@ -5,7 +5,8 @@ nano-vllm's benchmark requests (scaled down for a CPU); runner.py runs them thro
 `LLM` and says what is counted; staircase.py puts every chapter on one chart; online.py sends
 requests to `python -m nanovllm_final.serve` at a Poisson rate; gpu.py is the GPU run. Read
 workload.py, runner.py's docstring and staircase.py first; the exercises come next (metrics.py,
-roofline.py and compare.py hold their answers, each marked, below the rest of the module).
+runner.py, roofline.py and compare.py show where each one plugs in).
+Your code goes in exercises.py; solutions.py is the answer key: open it only after your exercises pass.
 """
 
 from ch11.compare import machine, speedup

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from ch11.solutions import speedup  # noqa: F401 (exercise 11.5: the answer key)
+
 
 def machine() -> dict:
     """The hardware and software a result came from."""
@@ -76,18 +78,3 @@ def cpu_name() -> str:
                               timeout=5).stdout.strip() or platform.processor()
     except (OSError, subprocess.SubprocessError):
         return platform.processor() or platform.machine()
-
-
-# ----- Exercise 11.5's answer is below: try chapters/11/exercises.py first ---------------------
-def speedup(baseline: dict, candidate: dict) -> float:
-    """How many times faster `candidate` is than `baseline`: the ratio of their median output
-    tokens/s. Each is a result dict with "workload", "output_tokens", "machine" and
-    "tokens_per_s" {"best", "median"}. Refuses (ValueError) results that are not comparable."""
-    for key, what in (("workload", "workloads"), ("output_tokens", "output-token totals")):
-        if baseline[key] != candidate[key]:
-            raise ValueError(f"different {what}: {baseline[key]} against {candidate[key]}; "
-                             "run both on the same requests (same scale, sampling and ignore_eos)")
-    if baseline["machine"]["device"] != candidate["machine"]["device"]:
-        raise ValueError(f"different machines: {baseline['machine']['device']} against "
-                         f"{candidate['machine']['device']}; compare runs of one machine")
-    return candidate["tokens_per_s"]["median"] / baseline["tokens_per_s"]["median"]

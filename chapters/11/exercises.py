@@ -5,8 +5,8 @@
 Each test checks your function on small hand-made numbers first, then plugs it into the real
 benchmark code (the runner, the metrics of a streamed run of nanovllm_final, the roofline bound
 of nano-vllm's workload, the staircase) and checks what comes out. The notebook
-notebooks/11_benchmarks.ipynb walks through every piece, with hints; the chapter's own code is the
-answer key, so try before you peek.
+notebooks/11_benchmarks.ipynb walks through every piece, with hints; chapters/11/solutions.py is
+the answer key, so try before you peek.
 """
 
 import time

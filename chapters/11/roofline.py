@@ -19,6 +19,7 @@ share at these lengths), which only lowers the bound.
 import torch
 
 from ch05.roofline import Roofline, element_size, gemm_flops, model_gemm_shapes
+from ch11.solutions import decode_step_bytes  # exercise 11.4: the answer key
 
 
 def weight_bytes(config, dtype: torch.dtype) -> int:
@@ -46,13 +47,3 @@ def workload_bound(config, prompt_lens: list[int], output_lens: list[int], machi
     seconds = prefill + decode
     return dict(seconds=seconds, output_tokens_per_s=sum(output_lens) / seconds, prefill_seconds=prefill,
                 decode_seconds=decode, decode_steps=steps, bytes_read=moved)
-
-
-# ----- Exercise 11.4's answer is below: try chapters/11/exercises.py first ---------------------
-def decode_step_bytes(config, context_lens: list[int], dtype: torch.dtype = torch.bfloat16,
-                      kv_dtype: torch.dtype = torch.bfloat16) -> int:
-    """The fewest bytes one decode step reads from memory: every weight once, for the whole
-    batch, and the keys and values of each sequence's context (context_lens[i] tokens), every
-    layer, every KV head. `config` is a ch01.ModelConfig."""
-    kv_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * element_size(kv_dtype)
-    return weight_bytes(config, dtype) + sum(context_lens) * kv_per_token

@@ -22,25 +22,9 @@ import triton.language as tl
 
 from ch02.attention import cached_attention
 from ch03.attention import gather_kv
-
-
-# ----- exercise 9.2: the online-softmax step, answered below (try it first) -----------------------
-
-
-@triton.jit
-def online_softmax_update(m, l, acc, scores, v):
-    """Fold one block of keys into the running softmax of GROUP query heads.
-
-    m, l: (GROUP,) the largest score so far and the sum of exp(score - m) so far; acc: (GROUP,
-    head_dim) the sum of exp(score - m) * value so far; scores: (GROUP, BLOCK) this block's
-    scores (-inf where there is no key); v: (BLOCK, head_dim) its values. Returns the new m, l, acc.
-    """
-    m_new = tl.maximum(m, tl.max(scores, axis=1))  # (GROUP,)
-    alpha = tl.exp(m - m_new)  # what the sums so far are worth against the new max (0 at the start, m = -inf)
-    p = tl.exp(scores - m_new[:, None])  # (GROUP, BLOCK)
-    l = l * alpha + tl.sum(p, axis=1)
-    acc = acc * alpha[:, None] + tl.sum(p[:, :, None] * v[None, :, :], axis=1)  # (GROUP, head_dim)
-    return m_new, l, acc
+# exercise 9.2: the answer key. The decode kernel calls it by this module's global name, so a
+# test or the notebook can swap in a learner's step by setting attention.online_softmax_update.
+from ch09.solutions import online_softmax_update
 
 
 @triton.jit

@@ -11,27 +11,9 @@ it on a CPU, and the tests compare the kernel with it.
 
 import torch
 import triton
-import triton.language as tl
 
 from ch03 import attention
-
-
-# ----- exercise 9.1: the store kernel, answered below (try it first) ------------------------------
-
-
-@triton.jit
-def store_kvcache_kernel(key_ptr, value_ptr, k_cache_ptr, v_cache_ptr, slot_mapping_ptr,
-                         key_stride, value_stride, D, BLOCK_D: tl.constexpr):
-    token = tl.program_id(0)
-    slot = tl.load(slot_mapping_ptr + token)
-    if slot == -1:  # nothing to store for this row
-        return
-    offs = tl.arange(0, BLOCK_D)  # BLOCK_D is D rounded up to a power of two (tl.arange needs one)
-    mask = offs < D  # ... so the lanes past D must neither read nor write
-    key = tl.load(key_ptr + token * key_stride + offs, mask=mask)  # a token's row starts key_stride apart
-    value = tl.load(value_ptr + token * value_stride + offs, mask=mask)
-    tl.store(k_cache_ptr + slot * D + offs, key, mask=mask)  # the pool's rows are D apart
-    tl.store(v_cache_ptr + slot * D + offs, value, mask=mask)
+from ch09.solutions import store_kvcache_kernel  # exercise 9.1: the answer key
 
 
 def store_kvcache_torch(key, value, k_cache, v_cache, slot_mapping) -> None:

@@ -13,29 +13,9 @@ kernel and its twin `fused_add_rms_norm_torch` agree up to the order of one sum.
 
 import torch
 import triton
-import triton.language as tl
 
 from ch01.layers import rms_norm
-
-
-# ----- exercise 9.3: the fused kernel, answered below (try it first) ------------------------------
-
-
-@triton.jit
-def fused_add_rms_norm_kernel(x_ptr, residual_ptr, weight_ptr, out_ptr, residual_out_ptr, hidden, eps,
-                              BLOCK: tl.constexpr):
-    row = tl.program_id(0)
-    offs = tl.arange(0, BLOCK)  # BLOCK is hidden rounded up to a power of two
-    mask = offs < hidden
-    x = tl.load(x_ptr + row * hidden + offs, mask=mask, other=0.0).to(tl.float32)
-    r = tl.load(residual_ptr + row * hidden + offs, mask=mask, other=0.0).to(tl.float32)
-    h = (x + r).to(residual_out_ptr.dtype.element_ty)  # the residual stream keeps the model's dtype
-    tl.store(residual_out_ptr + row * hidden + offs, h, mask=mask)
-    h = h.to(tl.float32)
-    rstd = 1.0 / tl.sqrt(tl.sum(h * h, axis=0) / hidden + eps)  # the masked lanes add 0 to the sum
-    w = tl.load(weight_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    normed = (h * rstd).to(out_ptr.dtype.element_ty).to(tl.float32) * w
-    tl.store(out_ptr + row * hidden + offs, normed.to(out_ptr.dtype.element_ty), mask=mask)
+from ch09.solutions import fused_add_rms_norm_kernel  # exercise 9.3: the answer key
 
 
 def launch_fused_add_rms_norm(kernel, x, residual, weight, eps) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,14 +8,13 @@ only its mistake."""
 import triton
 import triton.language as tl
 
-from ch09 import cuda_graph
-from ch09.kernels import attention, kvcache, rmsnorm
+from ch09 import solutions
 
 REFERENCE = {
-    "store_kvcache_kernel": kvcache.store_kvcache_kernel.fn,
-    "online_softmax_update": attention.online_softmax_update.fn,
-    "fused_add_rms_norm_kernel": rmsnorm.fused_add_rms_norm_kernel.fn,
-    "stage_decode_inputs": cuda_graph.stage_decode_inputs,
+    "store_kvcache_kernel": solutions.store_kvcache_kernel.fn,
+    "online_softmax_update": solutions.online_softmax_update.fn,
+    "fused_add_rms_norm_kernel": solutions.fused_add_rms_norm_kernel.fn,
+    "stage_decode_inputs": solutions.stage_decode_inputs,
 }
 
 

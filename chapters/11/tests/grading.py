@@ -6,42 +6,42 @@ import time
 import torch
 
 from ch05.roofline import element_size
-from ch11 import compare, metrics, roofline, runner
+from ch11 import roofline, solutions
 
 REFERENCE = {
-    "request_latencies": metrics.request_latencies,
-    "percentile": metrics.percentile,
-    "timed_generate": runner.timed_generate,
-    "decode_step_bytes": roofline.decode_step_bytes,
-    "speedup": compare.speedup,
+    "request_latencies": solutions.request_latencies,
+    "percentile": solutions.percentile,
+    "timed_generate": solutions.timed_generate,
+    "decode_step_bytes": solutions.decode_step_bytes,
+    "speedup": solutions.speedup,
 }
 
 
 # --- 11.1 latencies of a request -----------------------------------------------------------------
 def latencies_tpot_over_all_tokens(sent, token_times):
     # divides the time after the first token by every token, not by the gaps: TPOT too small
-    out = metrics.request_latencies(sent, token_times)
+    out = solutions.request_latencies(sent, token_times)
     out["tpot"] = (token_times[-1] - token_times[0]) / len(token_times) if len(token_times) > 1 else None
     return out
 
 
 def latencies_tpot_includes_ttft(sent, token_times):
     # averages from the send: the wait for the first token is counted again in TPOT
-    out = metrics.request_latencies(sent, token_times)
+    out = solutions.request_latencies(sent, token_times)
     out["tpot"] = (token_times[-1] - sent) / len(token_times) if len(token_times) > 1 else None
     return out
 
 
 def latencies_ttft_from_zero(sent, token_times):
     # takes the first timestamp as the TTFT: right only for a request sent at time 0
-    out = metrics.request_latencies(sent, token_times)
+    out = solutions.request_latencies(sent, token_times)
     out["ttft"] = token_times[0]
     return out
 
 
 def latencies_itl_from_the_send(sent, token_times):
     # measures each token from the send instead of from the token before it
-    out = metrics.request_latencies(sent, token_times)
+    out = solutions.request_latencies(sent, token_times)
     out["itl"] = [t - sent for t in token_times[1:]]
     return out
 
@@ -81,7 +81,7 @@ def percentile_p99_is_the_mean_plus(values, q):
 # --- 11.3 timing a run -----------------------------------------------------------------------------
 def timed_counts_prompt_tokens(generate, prompts, params, warmup, clock=time.perf_counter):
     # counts the prompt tokens too: a long prompt then looks like fast generation
-    out = runner.timed_generate(generate, prompts, params, warmup, clock)
+    out = solutions.timed_generate(generate, prompts, params, warmup, clock)
     out["output_tokens"] += sum(len(p) for p in prompts)
     return out
 
@@ -103,7 +103,7 @@ def timed_without_warmup(generate, prompts, params, warmup, clock=time.perf_coun
 
 def timed_counts_max_tokens(generate, prompts, params, warmup, clock=time.perf_counter):
     # counts what was asked for, not what came: a request that stopped at EOS counts its max_tokens
-    out = runner.timed_generate(generate, prompts, params, warmup, clock)
+    out = solutions.timed_generate(generate, prompts, params, warmup, clock)
     out["output_tokens"] = sum(p.max_tokens for p in params)
     return out
 
@@ -137,14 +137,14 @@ def step_bytes_kv_in_weight_dtype(config, context_lens, dtype=torch.bfloat16, kv
 # --- 11.5 a fair comparison ----------------------------------------------------------------------
 def speedup_inverted(baseline, candidate):
     # baseline over candidate: a faster engine shows below 1
-    compare.speedup(baseline, candidate)
+    solutions.speedup(baseline, candidate)
     return baseline["tokens_per_s"]["median"] / candidate["tokens_per_s"]["median"]
 
 
 def _blind_to(key: str, why: str):
     """A speedup that copies the baseline's `key` into the candidate before the checks: blind to it."""
     def planted(baseline, candidate):
-        return compare.speedup(baseline, dict(candidate, **{key: baseline[key]}))
+        return solutions.speedup(baseline, dict(candidate, **{key: baseline[key]}))
 
     planted.__name__ = planted.__qualname__ = f"speedup_ignores_{key}"
     planted.__doc__ = why
@@ -158,7 +158,7 @@ speedup_ignores_the_workload = _blind_to("workload", "only the token totals must
 
 def speedup_best_against_median(baseline, candidate):
     # the candidate's best run against the baseline's median: noise counts for the candidate
-    compare.speedup(baseline, candidate)
+    solutions.speedup(baseline, candidate)
     return candidate["tokens_per_s"]["best"] / baseline["tokens_per_s"]["median"]
 
 
