@@ -1,1 +1,0 @@
-"""Plumbing: the per-step attention Context, and the safetensors loader."""
