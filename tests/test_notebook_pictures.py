@@ -23,8 +23,12 @@ def hook():
 
 
 def drawing_cells(notebook: Path) -> list[str]:
+    """The code cells that draw. A cell that draws a GPU measurement only once it exists, and
+    says "not yet measured" until then, draws nothing on a machine where the file is missing."""
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    return [c["id"] for c in cells if c["cell_type"] == "code" and DRAWS.search("".join(c["source"]))]
+    hook_ = hook()
+    return [c["id"] for c in cells if c["cell_type"] == "code" and DRAWS.search("".join(c["source"]))
+            and not ("not yet measured" in "".join(c["source"]) and not hook_.notebook_pictures(notebook.stem, c["id"]))]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
