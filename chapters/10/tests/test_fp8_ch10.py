@@ -137,5 +137,3 @@ def test_fp8_keeps_the_greedy_choice_on_tiny_models(family, tiny_model_factory):
     assert got["top1_agreement"] >= 0.9, f"{family}: FP8 kept the greedy token in {got['top1_agreement']:.0%} of steps"
     assert got["max_logit_error"] <= 0.08 * got["logit_range"], got["max_logit_error"]
     assert got["mean_logit_error"] <= 0.01 * got["logit_range"], got["mean_logit_error"]
-    for step in got["flipped"]:  # a flip needs the error to close the reference's gap
-        assert got["margins"][step] <= 2 * got["max_logit_error"]
