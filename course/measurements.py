@@ -62,17 +62,26 @@ def _load(path: Path, mtime: float) -> dict:
     return data
 
 
-def value(name: str, path: str):
-    """One number of a file: value("bench_h200", "fp8.median")."""
-    found = load(name)["values"]
-    for i, key in enumerate(path.split(".")):
+def value(name: str, path: str | list):
+    """One number of a file: value("bench_h200", "fp8.median"), a path into its "values", or into
+    another section of numbers beside them (value("ch11_gpu", ["roofline", "bf16, H200", "seconds"])).
+    A list of keys holds keys that a dotted path cannot (spaces, commas, dots)."""
+    data = load(name)
+    keys = path.split(".") if isinstance(path, str) else list(path)
+    found = data["values"]
+    if keys[:1] == ["values"] and "values" not in found:  # values["a key with spaces"]
+        keys = keys[1:]
+    elif keys and keys[0] not in found and keys[0] in data and keys[0] not in REQUIRED and isinstance(data[keys[0]], dict):
+        found, keys = data[keys[0]], keys[1:]
+    for i, key in enumerate(keys):
+        key = str(key)
         if isinstance(found, list) and key.isdigit() and int(key) < len(found):
             found = found[int(key)]
         elif isinstance(found, dict) and key in found:
             found = found[key]
         else:
             have = ", ".join(found) if isinstance(found, dict) else f"a list of {len(found)}" if isinstance(found, list) else repr(found)
-            raise MeasurementError(f"measurements/{name}.json has no {'.'.join(path.split('.')[:i + 1])!r} in its values (there: {have})")
+            raise MeasurementError(f"measurements/{name}.json has no {'.'.join(map(str, keys[:i + 1]))!r} in its values (there: {have})")
     return found
 
 
@@ -86,17 +95,28 @@ def evaluate(name: str, expr: str) -> float:
     except SyntaxError:
         raise MeasurementError(f"measured: {name} {expr!r} is not a key path or arithmetic on key paths") from None
 
+    def keys(node) -> list:
+        """fp8.median -> ["fp8", "median"]; a key that is no name is a subscript, from the section's
+        name: values["transformers (continuous batching)"].median, roofline["bf16, H200"].seconds"""
+        if isinstance(node, ast.Name):
+            return [node.id]
+        if isinstance(node, ast.Attribute):
+            return keys(node.value) + [node.attr]
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            return keys(node.value) + [node.slice.value]
+        raise MeasurementError(f"measured: {name} {expr!r}: {ast.unparse(node)!r} is not a key path")
+
     def walk(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return node.value
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
             return _OPERATORS[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
-            path = ast.unparse(node).replace("[", ".").replace("]", "")
+            path = keys(node)
             found = value(name, path)
             if isinstance(found, bool) or not isinstance(found, (int, float)):
                 inside = f" (inside: {', '.join(found)})" if isinstance(found, dict) else ""
-                raise MeasurementError(f"measurements/{name}.json: {path!r} is not a number{inside}")
+                raise MeasurementError(f"measurements/{name}.json: {'.'.join(map(str, path))!r} is not a number{inside}")
             return found
         raise MeasurementError(f"measured: {name} {expr!r}: only key paths, numbers and + - * / are allowed")
 
@@ -221,7 +241,8 @@ def readme_results() -> str:
         versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items())
         for label, run in data["values"].items():
             lines.append(_row([data.get("workload", data["title"]), machine_line(data), versions, label, f"**{fmt(run['median'])}**"]))
-        commands.append(f"`{data['command'].split(',')[0]}`" if "python -m" in data["command"] else data["command"])
+        # A command written by hand may go on in words after ", " ("..., three runs of each"): keep the command.
+        commands.append(f"`{data['command'].split(', ')[0]}`" if "python -m" in data["command"] else data["command"])
     sources = ", ".join(f"`measurements/{n}.json`" for n in results())
     return ("\n".join(lines) + "\n\nCommands: " + "; ".join(dict.fromkeys(commands))
             + f". Every run, the dates and the exact commands: {sources}.\n")

@@ -59,6 +59,18 @@ def test_markers_render_numbers_arithmetic_and_formats():
     assert "measurements/bench_h200.json" in render_markers("<!-- measured-source: bench_h200 -->")
 
 
+def test_markers_reach_keys_with_spaces_and_sections_beside_values():
+    data = load("ch11_gpu")
+    tf = data["values"]["transformers (continuous batching)"]["median"]
+    bound = data["roofline"]["bf16, this GPU, measured copy"]["output_tokens_per_s"]
+    assert evaluate("ch11_gpu", 'values["transformers (continuous batching)"].median') == tf
+    assert evaluate("ch11_gpu", 'bf16.median / roofline["bf16, this GPU, measured copy"].output_tokens_per_s') == \
+        data["values"]["bf16"]["median"] / bound
+    assert evaluate("bench_h200", "bf16.tokens_per_s[0]") == load("bench_h200")["values"]["bf16"]["tokens_per_s"][0]
+    with pytest.raises(MeasurementError, match="no 'command'"):  # the file's provenance is no section of numbers
+        evaluate("ch11_gpu", "command.x")
+
+
 @pytest.mark.parametrize("marker, complaint", [
     ("<!-- measured: no_such_file x -->", "no measurement file"),
     ("<!-- measured: bench_h200 fp9.median -->", "no 'fp9'"),
