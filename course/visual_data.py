@@ -628,8 +628,15 @@ def ch11_data() -> dict:
         b = workload_bound(config, [len(p) for p in work.prompts], work.output_lens, H200, kv_dtype=kv_dtype)
         assert abs(b["decode_seconds"] - b["bytes_read"] / H200.bandwidth) < 1e-9 * b["seconds"], "a compute-bound decode step"
         bounds[name] = dict(prefill_seconds=b["prefill_seconds"], decode_bytes=b["bytes_read"], tokens_per_s=b["output_tokens_per_s"])
+    # The slider starts where the bars were measured: the copy bandwidth chapter 11's GPU run measured
+    # (the engine's bars are that run's), else the H200's datasheet (the bars are bench_h200's).
+    gpu = files["gpu"]
+    copies = [c for kv in ("bf16", "fp8") for c in (gpu["values"].get(kv, {}).get("copy_gb_per_s", []) if gpu else [])]
+    start = (max(copies) * 1e9, f"the copy bandwidth {gpu['machine']['gpu']} measured ({max(copies):,} GB/s)") if copies \
+        else (H200.bandwidth, f"{H200.name}'s datasheet bandwidth")
     return dict(files={k: f"{CH11_FILES[k]}.json" for k in files}, **files, output_tokens=work.num_output_tokens,
-                bound=dict(model="Qwen3-0.6B", hardware=H200.name, bandwidth=H200.bandwidth, source=H200.source, **bounds))
+                bound=dict(model="Qwen3-0.6B", hardware=H200.name, bandwidth=H200.bandwidth, source=H200.source,
+                           start_bandwidth=start[0], start_source=start[1], **bounds))
 
 
 # --- writing ---------------------------------------------------------------------------------------

@@ -73,7 +73,9 @@
   }
 
   function gpuView(data, bandwidth) {
-    const b = data.bound, gpu = data.gpu, med = (kv) => data.h200.values[kv].median;
+    // One machine for every measured bar: chapter 11's own GPU run once it exists (the engine and
+    // transformers side by side), else the H200 benchmark.
+    const b = data.bound, gpu = data.gpu, run = gpu && gpu.values.bf16 ? gpu : data.h200, med = (kv) => run.values[kv].median;
     const tf = gpu && gpu.values["transformers (continuous batching)"], hf = tf && tf.median;
     const rows = [
       { label: "roofline bound, FP8 KV", value: boundTokensPerS(b.fp8, data.output_tokens, bandwidth), cls: "visual__bar-free" },
@@ -83,13 +85,13 @@
       { label: `transformers, continuous${hf && tf.workload.scale !== 1 ? ` (×${tf.workload.scale})` : ""}`, value: hf || null },
     ];
     return [bars(rows, "tok/s", `nano-vllm's benchmark (${fmtInt(data.output_tokens)} output tokens), ${b.model}, output tokens/s`),
-      h("p", { class: "visual__note" }, `nanovllm_final: ${data.h200.machine.gpu}, torch ${data.h200.versions.torch}, ${data.h200.date}, median of ${data.h200.values.bf16.tokens_per_s.length} (measurements/${data.files.h200}). `,
-        `The bound: ${b.hardware}'s datasheet peak at the bandwidth on the slider (${b.source}). `,
-        hf ? `transformers: ${gpu.machine.gpu}, ${gpu.date}.` : "transformers on the same GPU: not yet measured.")];
+      h("p", { class: "visual__note" }, `nanovllm_final: ${run.machine.gpu}, torch ${run.versions.torch}, ${run.date}, median of ${run.values.bf16.tokens_per_s.length} (measurements/${run === gpu ? data.files.gpu : data.files.h200}). `,
+        `The bound: at the bandwidth on the slider, which starts at ${b.start_source}; ${b.hardware}'s datasheet peak for the prefill (${b.source}). `,
+        hf ? `transformers: the same machine, ${tf.workload.num_seqs} of the requests${tf.workload.scale !== 1 ? `, each ×${tf.workload.scale} as long` : ""}.` : "transformers on the same GPU: not yet measured.")];
   }
 
   function draw(root, data) {
-    let view = "staircase", metric = "ttft", bandwidth = data.bound.bandwidth;
+    let view = "staircase", metric = "ttft", bandwidth = data.bound.start_bandwidth;
     const body = h("div", {});
     const update = () => body.replaceChildren(...(view === "staircase" ? staircase(data)
       : view === "latency vs throughput" ? onlineView(data, metric) : gpuView(data, bandwidth)));
