@@ -26,14 +26,23 @@ def chapter_dir(request):
     return request.param
 
 
-def run_graders(chapter_dir: str, tmp_path: Path) -> list[dict]:
-    """One process per chapter: every grader against the stub and each planted wrong answer."""
-    report = tmp_path / "proof.json"
-    cmd = [sys.executable, "-m", "pytest", f"chapters/{chapter_dir}", "-q", "-m", "exercise", "-p", "no:xdist",
-           "-p", "no:nbmake", "--exercise-source=proof", f"--exercise-report={report}"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+@pytest.fixture(scope="session")
+def proof(tmp_path_factory) -> list[dict]:
+    """One pytest process for every chapter: each grader against the stub and each planted wrong
+    answer. One process, not one per chapter: starting Python with torch and transformers costs
+    more than most chapters' graders take (the tests below share it through xdist_group)."""
+    report = tmp_path_factory.mktemp("proof") / "proof.json"
+    cmd = [sys.executable, "-m", "pytest", *(f"chapters/{c}" for c in CHAPTERS), "-q", "-m", "exercise",
+           "-p", "no:xdist", "-p", "no:nbmake", "-p", "no:cacheprovider", "--exercise-source=proof",
+           f"--exercise-report={report}"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert report.exists(), f"grader run wrote no report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(report.read_text())
+
+
+def run_graders(chapter_dir: str, proof: list[dict]) -> list[dict]:
+    """The proof's results for one chapter."""
+    return [r for r in proof if r["nodeid"].startswith(f"chapters/{chapter_dir}/")]
 
 
 def test_every_exercise_has_a_reference_a_planted_bug_and_a_grader(chapter_dir):
@@ -50,10 +59,11 @@ def test_every_exercise_has_a_reference_a_planted_bug_and_a_grader(chapter_dir):
         assert f'@pytest.mark.exercise("{name}")' in source, f"{chapter}: no grader for exercise {name}"
 
 
-@pytest.mark.slow  # one pytest process per chapter, spread over make test's workers
-def test_graders_fail_on_the_stub_and_catch_the_planted_bugs(chapter_dir, tmp_path):
+@pytest.mark.slow
+@pytest.mark.xdist_group("graders")  # one worker computes the proof once for every chapter
+def test_graders_fail_on_the_stub_and_catch_the_planted_bugs(chapter_dir, proof):
     chapter = f"ch{chapter_dir}"
-    results = run_graders(chapter_dir, tmp_path)
+    results = run_graders(chapter_dir, proof)
     assert results, f"{chapter}: no grader ran"
     for r in results:
         assert r["variant"], f"{r['nodeid']} ran without a stub or a planted answer"

@@ -37,7 +37,9 @@ def jupyter_path() -> str:
     return os.pathsep.join(paths + [str(Path(sys.base_prefix) / "share" / "jupyter")])
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist's loadgroup sends every test here to one worker but may interleave them with
+# other files' tests, and a module-scoped fixture would then be torn down and the site built again.
+@pytest.fixture(scope="session")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
@@ -191,7 +193,7 @@ def test_chapter_page_embeds_its_visual(site, chapter):
     assert "javascripts/visuals/core.js" in body and f"javascripts/visuals/ch{chapter}.js" in body
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(site):
     """Chromium on the built site, served over HTTP as `make docs` serves it."""
     from functools import partial
