@@ -14,7 +14,10 @@ decode is memory-bound, so that number says whether a run came from a slow machi
 --profile also says where the time went: the host's time per phase of a step (schedule, prepare,
 launch, postprocess, and the rest, mostly waiting for the GPU), the GPU's busy time per step
 measured with CUDA events and its idle time (wall minus busy: the gaps in which it waits for the
-host), and the kernels of two prefill steps and five decode steps (torch.profiler), sorted by GPU time.
+host), and the kernels of two prefill steps and five decode steps (torch.profiler), sorted by GPU time,
+with the decode steps' time by what the kernels do (matrix products, attention, norms, ...), the
+gaps between kernels, and the bound of reading the weights once. `--num-seqs 1 --profile` is the
+one-sequence view: what a single stream's time per output token is made of.
 --async-scheduling on|off picks the engine's mode (config.async_scheduling).
 
 --out measurements/NAME.json --runs 3 --kv-cache-dtype auto,fp8 runs the benchmark --runs times for
@@ -273,7 +276,7 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
 
     cuda = llm.config.device == "cuda"
 
-    shape = {}  # the step being launched: sequences, tokens, and context tokens its attention reads
+    shape = {}  # the step being launched: its index, sequences, tokens, and context tokens its attention reads
 
     def gpu_start():
         if cuda:
@@ -288,7 +291,7 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
     prepare_batch = runner.prepare_batch
 
     def noting_prepare(seqs, *args, **kwargs):
-        shape.update(seqs=len(seqs), tokens=sum(s.num_scheduled_tokens for s in seqs),
+        shape.update(step=steps, seqs=len(seqs), tokens=sum(s.num_scheduled_tokens for s in seqs),
                      context=sum(s.num_cached_tokens + s.num_scheduled_tokens for s in seqs))
         return prepare_batch(seqs, *args, **kwargs)
     runner.prepare_batch = noting_prepare
@@ -312,6 +315,7 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
         kernels.__exit__(None, None, None)
 
     steps, profiled, start = 0, [], time.perf_counter()  # profiled: (window, sequences running, profiler)
+    weight_bytes = decode_weight_bytes(runner.model)
     while not llm.is_finished():
         for window in windows:
             if steps == window[0]:
@@ -340,7 +344,68 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
                      f"running; totals over {min(last, steps) - first} steps):")
         lines.append(kernels.key_averages().table(sort_by="cuda_time_total" if cuda else "cpu_time_total",
                                                   row_limit=25, max_name_column_width=70))
+        window = [t for t in trace if first <= t["step"] < min(last, steps)]
+        if cuda and window and all(t["tokens"] == t["seqs"] for t in window):  # decode steps only
+            lines += decode_breakdown(kernels.key_averages(), window, weight_bytes, copy_bandwidth())
     return "\n".join(lines), trace
+
+
+# What each kernel of a decode step does, by a fragment of its name (first match wins).
+KERNEL_GROUPS = (
+    ("matrix products (cuBLAS)", ("nvjet", "gemm", "gemv", "cutlass", "xmma", "splitk")),
+    ("attention", ("decode_split", "decode_attention", "attn", "_prefill_kernel")),
+    ("add + RMSNorm", ("rms_norm",)),
+    ("q/k norm + rotary", ("rope", "rotary")),
+    ("SiLU and multiply", ("silu",)),
+    ("sampler", ("sample", "topk", "softmax", "argmax", "exponential", "distribution")),
+    ("copies and fills", ("memcpy", "memset", "copy", "fill")),
+)
+
+
+def kernel_group(name: str) -> str:
+    low = name.lower()
+    return next((group for group, fragments in KERNEL_GROUPS if any(f in low for f in fragments)), "other")
+
+
+def decode_weight_bytes(model) -> int:
+    """The weight bytes a decode step reads: every parameter once (a tied LM head is the embedding),
+    but of an untied input embedding only the rows of the batch's tokens (counted as none)."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    embed, head = model.model.embed_tokens.weight, model.lm_head.weight
+    return total - (embed.numel() * embed.element_size() if embed is not head else 0)
+
+
+def decode_breakdown(averages, window: list[dict], weight_bytes: int, copy_gb_per_s: float | None) -> list[str]:
+    """Where a decode step's GPU time goes: the profiled window's kernels by what they do (count
+    and µs per step), the gaps between them (the step's time from the model's launch to the
+    sampler's end, less its kernels' time), and the bound: the weights read once at the copy's
+    bandwidth. `averages` is the window's torch.profiler key_averages()."""
+    n = len(window)
+    step_us = statistics.fmean(t["gpu_ms"] for t in window) * 1e3
+    groups = defaultdict(lambda: [0, 0.0])
+    for e in averages:
+        us = getattr(e, "device_time_total", None)
+        if us is None:
+            us = e.cuda_time_total
+        if us > 0 and e.count:
+            groups[kernel_group(e.key)][0] += e.count
+            groups[kernel_group(e.key)][1] += us
+    busy = sum(us for _, us in groups.values()) / n
+    seqs = statistics.fmean(t["seqs"] for t in window)
+    lines = [f"where a decode step's GPU time goes ({seqs:.0f} sequences; steps {window[0]['step']}-{window[-1]['step']}): "
+             f"{step_us:.0f} µs from the model's launch to the sampler's end",
+             f"  {'':28s} {'kernels':>8s} {'µs/step':>9s} {'share':>6s}"]
+    for group, (count, us) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
+        extra = ""
+        if group.startswith("matrix products"):
+            extra = f"   {weight_bytes / 1e9:.2f} GB of weights at {weight_bytes / (us / n * 1e-6) / 1e12:.2f} TB/s"
+        lines.append(f"  {group:28s} {count / n:8.0f} {us / n:9.1f} {us / n / step_us:6.0%}{extra}")
+    lines.append(f"  {'gaps between kernels':28s} {'':8s} {step_us - busy:9.1f} {(step_us - busy) / step_us:6.0%}")
+    if copy_gb_per_s:
+        bound = weight_bytes / (copy_gb_per_s * 1e9) * 1e6
+        lines.append(f"  the bound: the weights read once at the copy's {copy_gb_per_s:.0f} GB/s: {bound:.0f} µs "
+                     f"({step_us / bound:.1f}x below the step)")
+    return lines
 
 
 def by_batch_size(trace: list[dict]) -> list[str]:

@@ -19,6 +19,36 @@ def test_by_batch_size_groups_decode_steps_and_counts_cost_per_context_token():
     assert bench.by_batch_size([]) == []
 
 
+def test_decode_breakdown_groups_kernels_and_counts_the_gaps():
+    from types import SimpleNamespace as K
+
+    averages = [K(key="nvjet_sm90_tst_64x8", count=20, device_time_total=1200.0),  # two steps' worth of each
+                K(key="decode_split_kernel", count=4, device_time_total=200.0),
+                K(key="_rms_norm_kernel", count=6, device_time_total=60.0),
+                K(key="_qk_norm_rope_kernel", count=4, device_time_total=40.0),
+                K(key="_sample_kernel", count=2, device_time_total=100.0),
+                K(key="cudaEventSynchronize", count=9, device_time_total=0.0),  # host calls take no GPU time
+                K(key="some_new_kernel", count=2, device_time_total=20.0)]
+    window = [dict(step=10, seqs=1, tokens=1, gpu_ms=1.0), dict(step=11, seqs=1, tokens=1, gpu_ms=1.0)]
+    lines = bench.decode_breakdown(averages, window, weight_bytes=1_200_000_000, copy_gb_per_s=3000.0)
+    assert "1 sequences; steps 10-11" in lines[0] and "1000 µs" in lines[0]
+    row = {line[:30].strip(): line[30:].split() for line in lines[2:]}
+    assert row["matrix products (cuBLAS)"][:3] == ["10", "600.0", "60%"]
+    assert "1.20 GB of weights at 2.00 TB/s" in next(line for line in lines if "matrix" in line)
+    assert row["attention"][:2] == ["2", "100.0"] and row["other"][:2] == ["1", "10.0"]
+    assert row["gaps between kernels"] == ["190.0", "19%"]  # 1000 µs less 810 µs of kernels
+    assert lines[-1].strip().startswith("the bound: the weights read once at the copy's 3000 GB/s: 400 µs (2.5x")
+    assert list(lines[2:]).index(next(line for line in lines if "matrix" in line)) == 0  # the largest first
+
+
+def test_decode_weight_bytes_counts_a_tied_head_once(tiny_qwen3_dir, make_llm):
+    model = make_llm(tiny_qwen3_dir).model_runner.model
+    every = sum(p.numel() * p.element_size() for p in model.parameters())
+    embed = model.model.embed_tokens.weight
+    tied = model.lm_head.weight is embed
+    assert bench.decode_weight_bytes(model) == every - (0 if tied else embed.numel() * embed.element_size())
+
+
 def test_profile_runs_on_cpu(tiny_qwen3_dir, make_llm):
     llm = make_llm(tiny_qwen3_dir)
     report, trace = bench.profile(llm, [[1, 2, 3, 4], [5, 6, 7]], [SamplingParams(max_tokens=3, ignore_eos=True)] * 2)

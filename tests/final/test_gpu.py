@@ -109,3 +109,18 @@ def test_seeded_request_alone_and_beside_top_p_top_k_on_gpu(tiny_model_dir, enfo
         alone = llm.generate([[1, 2, 3]], seeded, use_tqdm=False)[0]["token_ids"]
         batched = llm.generate([[9, 9], [1, 2, 3], [4]], [others[0], seeded, others[1]], use_tqdm=False)[1]["token_ids"]
     assert batched == alone
+
+
+def test_profile_of_one_sequence_says_where_a_decode_step_goes(tiny_qwen3_dir):
+    """bench --num-seqs 1 --profile: the decode window's kernels by group, the gaps and the bound."""
+    from nanovllm_final import bench
+
+    llm = cuda_llm(tiny_qwen3_dir, dtype=torch.bfloat16)
+    try:
+        report, trace = bench.profile(llm, [list(range(1, 40))], [SamplingParams(max_tokens=12, ignore_eos=True)],
+                                      windows=((3, 8),))
+    finally:
+        llm.close()
+    assert "where a decode step's GPU time goes (1 sequences; steps 3-7)" in report, report
+    for group in ("matrix products (cuBLAS)", "attention", "add + RMSNorm", "gaps between kernels", "the bound"):
+        assert group in report, report
