@@ -44,9 +44,10 @@ check: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -p no:nbmake -p no:xdist -q $(if $(CHAPTER),chapters/$(CHAPTER),chapters) -m exercise; $(PYTEST_STATUS)
 
 # One OpenMP thread per process: two test processes (and notebook kernels) share the two cores.
+# COURSE_QUICK=1: a notebook's timing cells measure once (course.rounds); the test is that every cell runs.
 # tests/test_site.py builds the site once with --strict and checks the pages it gets.
 test: install model
-	OMP_NUM_THREADS=1 $(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q chapters tests --nbmake notebooks; $(PYTEST_STATUS)
+	OMP_NUM_THREADS=1 COURSE_QUICK=1 $(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q chapters tests --nbmake notebooks; $(PYTEST_STATUS)
 
 test-fast: install
 	$(PY) -m pytest --reference -q -x chapters tests -m "not slow and not model"; $(PYTEST_STATUS)
