@@ -8,7 +8,6 @@ Here each prompt runs on its own through the naive loop of naive_generate.py.
 """
 
 import torch
-from transformers import AutoTokenizer
 
 from ch01 import naive_generate
 from ch01.loader import load_model
@@ -22,6 +21,8 @@ class LLM:
     def __init__(self, model_path, dtype=torch.float32, device="cpu"):
         self.model = load_model(model_path, dtype=dtype, device=device, parts=self.parts)
         self.config = self.model.config
+        from transformers import AutoTokenizer  # imported when needed: importing transformers takes seconds
+
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.max_model_len = self.config.max_position_embeddings
 

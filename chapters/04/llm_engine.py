@@ -14,7 +14,6 @@ import time
 from dataclasses import fields
 
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer
 
 from ch01.sampling_params import SamplingParams
 from ch03.block_manager import BlockManager
@@ -39,6 +38,8 @@ class LLMEngine:
         if unknown:
             raise TypeError(f"unknown option(s) {unknown}; the options are {options}")
         self.config = config = self.config_class(model, **kwargs)
+        from transformers import AutoTokenizer  # here, not at the top: chapter 8's rank processes never load one
+
         self.tokenizer = AutoTokenizer.from_pretrained(config.model)
         self.model_runner = self.start_model_runner(config)
         block_manager = self.block_manager_class(config.num_kvcache_blocks, config.kvcache_block_size)

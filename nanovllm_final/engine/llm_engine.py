@@ -27,7 +27,6 @@ from numbers import Integral
 from pathlib import Path
 
 import torch.multiprocessing as mp
-from transformers import AutoTokenizer
 
 from nanovllm_final.config import Config
 from nanovllm_final.engine.model_runner import ModelRunner
@@ -53,6 +52,8 @@ def load_tokenizer(folder: Path):
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{file} is not valid JSON ({err}); fetch the model folder again") from err
     try:
+        from transformers import AutoTokenizer  # here, not at the top: a rank process never loads one
+
         return AutoTokenizer.from_pretrained(str(folder))
     except Exception as err:  # tokenizers raises its own exception types
         names = ", ".join(f.name for f in files)

@@ -21,6 +21,9 @@ headroom for larger ones later (reference.FP8_HEADROOM). No host sync: a Python 
 whether it happened, and the amax stays on the device.
 """
 
+import functools
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,18 +31,21 @@ from torch import nn
 from nanovllm_final.kernels import paged_attention_decode, paged_attention_prefill, reference, store_kvcache
 from nanovllm_final.utils.context import get_context
 
-try:
-    import inspect
-
-    from torch.nn.attention.varlen import varlen_attn
-
-    VARLEN_ARGS = set(inspect.signature(varlen_attn).parameters)  # its arguments grew across torch releases
-except ImportError:  # older torch: fall back to SDPA per sequence
-    varlen_attn, VARLEN_ARGS = None, set()
+@functools.cache
+def varlen():
+    """torch's varlen attention and the names of its arguments (they grew across torch releases), or
+    (None, set()) on an older torch. Imported on first use on a GPU: the import pulls in torch's
+    compiler stack, which costs a CPU-only process (a test, a notebook) seconds for nothing."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:  # older torch: fall back to SDPA per sequence
+        return None, set()
+    return varlen_attn, set(inspect.signature(varlen_attn).parameters)
 
 
 def attention_without_cache(q, k, v, cu_seqlens_q, max_seqlen_q, scale):
     """Causal attention of each sequence over its own fresh tokens. q (N, H, d); k, v (N, Hkv, d)."""
+    varlen_attn, VARLEN_ARGS = varlen() if q.is_cuda else (None, set())
     if varlen_attn is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and \
             ("scale" in VARLEN_ARGS or scale == q.shape[-1] ** -0.5):
         kwargs = {"scale": scale} if "scale" in VARLEN_ARGS else {}
