@@ -37,6 +37,17 @@ def jupyter_path() -> str:
     return os.pathsep.join(paths + [str(Path(sys.base_prefix) / "share" / "jupyter")])
 
 
+def test_the_site_tests_share_one_xdist_worker(request):
+    """make test's --dist loadgroup sends every test of an xdist_group to one worker (which then
+    builds the site once); it marks them by suffixing their ids, which a pytest/xdist pairing can
+    silently stop doing."""
+    if request.config.getoption("dist", "no") == "loadgroup" or os.environ.get("PYTEST_XDIST_WORKER"):
+        if getattr(request.config.option, "loadgroup", False):
+            assert request.node.nodeid.endswith("@site"), (
+                f"{request.node.nodeid}: no @site suffix, so --dist loadgroup spreads this group over every worker; "
+                "pyproject.toml's pins of pytest and pytest-xdist say which versions work together")
+
+
 # Session scope: xdist's loadgroup sends every test here to one worker but may interleave them with
 # other files' tests, and a module-scoped fixture would then be torn down and the site built again.
 @pytest.fixture(scope="session")
