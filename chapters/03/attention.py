@@ -29,17 +29,27 @@ def store_kvcache(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cac
 
 
 class Attention(attention.Attention):
-    """Chapter 2's attention core over a paged pool: store by slot, gather by block table."""
+    """Chapter 2's attention core over a paged pool: store by slot, gather by block table.
+
+    `store` and `gather` are the two places that touch the pool: chapter 9 replaces the store with
+    a kernel and adds a decode path, chapter 10 stores and gathers FP8 codes, and this loop stays."""
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q: (N, n_heads, head_dim); k, v: (N, n_kv_heads, head_dim) -> (N, n_heads, head_dim)."""
         ctx = get_context()
-        store_kvcache(k, v, self.k_cache, self.v_cache, ctx.slot_mapping)  # first, as in chapter 2
+        self.store(k, v, ctx.slot_mapping)  # first, as in chapter 2
         cu = ctx.cu_seqlens_q.tolist()
         out = torch.empty_like(q)
         for i, context_len in enumerate(ctx.context_lens.tolist()):
             s, e = cu[i], cu[i + 1]
-            k_seq = gather_kv(self.k_cache, ctx.block_tables[i], context_len)  # (context_len, n_kv_heads, head_dim)
-            v_seq = gather_kv(self.v_cache, ctx.block_tables[i], context_len)
-            out[s:e] = cached_attention(q[s:e], k_seq, v_seq, context_len, self.scale)
+            k_seq, v_seq = self.gather(ctx.block_tables[i], context_len)  # (context_len, n_kv_heads, head_dim)
+            out[s:e] = cached_attention(q[s:e].to(k_seq.dtype), k_seq, v_seq, context_len, self.scale)
         return out
+
+    def store(self, k: torch.Tensor, v: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+        """This step's keys and values into their slots."""
+        store_kvcache(k, v, self.k_cache, self.v_cache, slot_mapping)
+
+    def gather(self, block_table: torch.Tensor, context_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One sequence's keys and values, read back in position order through its block table."""
+        return gather_kv(self.k_cache, block_table, context_len), gather_kv(self.v_cache, block_table, context_len)

@@ -2,11 +2,11 @@
 
 Chapter 9's attention stores each step's K/V and, for a step of one query per sequence, runs the
 paged decode kernel; for a step in which a sequence computes several tokens, chapter 3's gather
-and attention. Here the same three paths read and write e4m3 codes:
+and attention. Its forward stays; the three methods it calls read and write e4m3 codes here:
 
-    store    kernels.store_kvcache_fp8      each head divided by its scale, clamped, cast
+    store    kernels.store_kvcache_fp8           each head divided by its scale, clamped, cast
     decode   kernels.paged_decode_attention_fp8  chapter 9's kernel, the scales folded in
-    prefill  gather_fp8, then chapter 2's attention   codes * scale, then the usual softmax
+    gather   gather_fp8                          codes * scale, for chapter 3's loop (prompts, chunks)
 
 The scales (k_scale, v_scale: (n_kv_heads,) float32, one pair per layer) are set once, from the
 first tokens the layer stores after the model runner arms it (`calibrate_fp8`), and then never
@@ -15,8 +15,6 @@ change: a code stored earlier must mean the same value at every later step.
 
 import torch
 
-from ch02.attention import cached_attention
-from ch03.context import get_context
 from ch09 import attention
 from ch10 import fp8
 from ch10.kernels import paged_decode_attention_fp8, store_kvcache_fp8
@@ -37,20 +35,16 @@ class Attention(attention.Attention):
             scale.copy_(fp8.fp8_scales(x[stored]))  # in place: the graphs read this very tensor
         self.fp8_calibrated = True
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """q: (N, n_heads, head_dim); k, v: (N, n_kv_heads, head_dim) -> (N, n_heads, head_dim)."""
-        ctx = get_context()
-        if not self.fp8_calibrated:
-            self.set_fp8_scales(k, v, ctx.slot_mapping)
-        store_kvcache_fp8(k, v, self.k_cache, self.v_cache, self.k_scale, self.v_scale, ctx.slot_mapping)
-        if q.shape[0] == ctx.context_lens.shape[0]:  # one query per sequence: the decode kernel
-            return paged_decode_attention_fp8(q, self.k_cache, self.v_cache, ctx.block_tables,
-                                              ctx.context_lens.to(q.device), self.scale, self.k_scale, self.v_scale)
-        cu = ctx.cu_seqlens_q.tolist()
-        out = torch.empty_like(q)
-        for i, context_len in enumerate(ctx.context_lens.tolist()):
-            s, e = cu[i], cu[i + 1]
-            k_seq = gather_fp8(self.k_cache, self.k_scale, ctx.block_tables[i], context_len)  # (context_len, n_kv_heads, head_dim)
-            v_seq = gather_fp8(self.v_cache, self.v_scale, ctx.block_tables[i], context_len)
-            out[s:e] = cached_attention(q[s:e].float(), k_seq, v_seq, context_len, self.scale)
-        return out
+    def store(self, k: torch.Tensor, v: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+        if not self.fp8_calibrated:  # the first tokens stored after calibrate_fp8 set the scales
+            self.set_fp8_scales(k, v, slot_mapping)
+        store_kvcache_fp8(k, v, self.k_cache, self.v_cache, self.k_scale, self.v_scale, slot_mapping)
+
+    def gather(self, block_table: torch.Tensor, context_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One sequence's keys and values as codes * scale, float32 (chapter 3's loop attends in it)."""
+        return (gather_fp8(self.k_cache, self.k_scale, block_table, context_len),
+                gather_fp8(self.v_cache, self.v_scale, block_table, context_len))
+
+    def decode(self, q: torch.Tensor, block_tables: torch.Tensor, context_lens: torch.Tensor) -> torch.Tensor:
+        return paged_decode_attention_fp8(q, self.k_cache, self.v_cache, block_tables, context_lens, self.scale,
+                                          self.k_scale, self.v_scale)
