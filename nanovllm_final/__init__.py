@@ -33,8 +33,7 @@ seqs)`). What it adds beyond chapter 10, and where:
 | benchmarks | bench.py, bench_serving.py, bench_cpu.py | chapter 11's measurements |
 
 Names that differ on purpose: `Scheduler(config)` builds its own BlockManager (the chapters pass
-one in, so a test can hand it a small pool); `BlockManager.num_blocks_of(seq)` is the chapters'
-`blocks_needed(seq.num_tokens)`; `Scheduler.finish(seq, reason)` ends a sequence for every cause
+one in, so a test can hand it a small pool); `Scheduler.finish(seq, reason)` ends a sequence for every cause
 (the chapters' `postprocess` and `abort`); `prepare_batch` builds what the chapters' `prepare`
 does plus the graph's and the sampler's inputs.
 """

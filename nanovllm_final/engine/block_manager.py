@@ -71,10 +71,10 @@ class BlockManager:
         block.reset()
         return block
 
-    def num_blocks_of(self, seq: Sequence) -> int:
-        """Blocks the sequence's tokens fill. The block size is this pool's: two engines with
-        different sizes can live in one process."""
-        return (seq.num_tokens + self.block_size - 1) // self.block_size
+    def blocks_needed(self, num_tokens: int) -> int:
+        """Blocks that num_tokens tokens fill (chapter 3's name). The block size is this pool's: two
+        engines with different sizes can live in one process."""
+        return (num_tokens + self.block_size - 1) // self.block_size
 
     def block_tokens(self, seq: Sequence, i: int) -> list[int]:
         """The token ids of the sequence's i-th block (the last one may be partial)."""
@@ -109,7 +109,7 @@ class BlockManager:
         hits = self.prefix_hits(seq)
         # A hit on a block nobody uses still takes it off the free list.
         in_use = sum(1 for b in hits if self.blocks[b].ref_count > 0)
-        return self.num_blocks_of(seq) - in_use <= self.num_free_blocks
+        return self.blocks_needed(seq.num_tokens) - in_use <= self.num_free_blocks
 
     def allocate(self, seq: Sequence) -> None:
         """Give a waiting sequence blocks for all its tokens, reusing cached prefix blocks."""
@@ -121,7 +121,7 @@ class BlockManager:
                 del self.free_block_ids[block_id]  # revived before eviction: contents still valid
             block.ref_count += 1
             seq.block_table.append(block_id)
-        for _ in range(self.num_blocks_of(seq) - len(hits)):
+        for _ in range(self.blocks_needed(seq.num_tokens) - len(hits)):
             seq.block_table.append(self._take_free_block().block_id)
         seq.num_cached_tokens = len(hits) * self.block_size
         seq.num_hashed_blocks = len(hits)

@@ -132,7 +132,7 @@ class LLMEngine:
             raise ValueError(f"stop strings need a tokenizer, and {self.config.model} has no tokenizer files; "
                              "drop stop or use a folder with tokenizer.json")
         seq = Sequence(self.encode(prompt), sampling_params)
-        needed, pool = self.scheduler.blocks_needed(seq), self.config.num_kvcache_blocks
+        needed, pool = self.scheduler.blocks_at_longest(seq), self.config.num_kvcache_blocks
         if needed > pool:
             raise ValueError(
                 f"a request of {seq.num_prompt_tokens} prompt tokens and max_tokens={seq.max_tokens} needs "

@@ -45,17 +45,16 @@ class Scheduler:
     def is_finished(self) -> bool:
         return not self.waiting and not self.running
 
-    def blocks_needed(self, seq: Sequence) -> int:
+    def blocks_at_longest(self, seq: Sequence) -> int:
         """Blocks a request holds at its longest: the prompt plus every token it may generate."""
-        max_len = min(seq.num_prompt_tokens + seq.max_tokens, self.max_model_len)
-        return (max_len + self.block_manager.block_size - 1) // self.block_manager.block_size
+        return self.block_manager.blocks_needed(min(seq.num_prompt_tokens + seq.max_tokens, self.max_model_len))
 
     def add(self, seq: Sequence) -> None:
         num_blocks = len(self.block_manager.blocks)
-        if self.blocks_needed(seq) > num_blocks:
+        if self.blocks_at_longest(seq) > num_blocks:
             raise ValueError(
                 f"a request of {seq.num_prompt_tokens} prompt tokens and max_tokens={seq.max_tokens} needs "
-                f"{self.blocks_needed(seq)} KV blocks of {self.block_manager.block_size} tokens, but the pool "
+                f"{self.blocks_at_longest(seq)} KV blocks of {self.block_manager.block_size} tokens, but the pool "
                 f"has {num_blocks}; lower max_tokens, shorten the prompt, or raise num_kvcache_blocks"
             )
         self.waiting.append(seq)
