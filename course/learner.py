@@ -45,11 +45,11 @@ def notebook_setup(threads: int = 1) -> None:
     limit_threads(threads)
 
 
-def rounds(n: int) -> int:
-    """How many times a notebook's cell repeats a measurement (or how long a run it makes): `n`
-    when you run the notebook, 1 under `make test` (COURSE_QUICK=1), which checks that every
-    cell runs, not what it measures."""
-    return 1 if os.environ.get("COURSE_QUICK", "") == "1" else n
+def rounds(n: int, quick: int = 1) -> int:
+    """How many times a notebook's cell repeats a measurement (or how many tokens a demonstration
+    generates): `n` when you run the notebook, `quick` under `make test` (COURSE_QUICK=1), which
+    checks that every cell runs, not what it measures."""
+    return quick if os.environ.get("COURSE_QUICK", "") == "1" else n
 
 
 def reference_requested() -> bool:
