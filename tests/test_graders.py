@@ -34,7 +34,7 @@ def proof(tmp_path_factory) -> list[dict]:
     report = tmp_path_factory.mktemp("proof") / "proof.json"
     cmd = [sys.executable, "-m", "pytest", *(f"chapters/{c}" for c in CHAPTERS), "-q", "-m", "exercise",
            "-p", "no:xdist", "-p", "no:nbmake", "-p", "no:cacheprovider", "--exercise-source=proof",
-           f"--exercise-report={report}"]
+           f"--exercise-report={report}", "--tb=no"]  # the report keeps each failure's last line; tracebacks cost a third of the run
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert report.exists(), f"grader run wrote no report:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(report.read_text())
