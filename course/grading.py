@@ -27,8 +27,10 @@ Learner mode is written for someone reading the output to fix their code:
 - a failure prints the grader's message first (what was expected and what came), then only the
   frames of the test and of exercises.py; `--tb=long` (or any --tb) gives pytest's own report.
 
-tests/test_graders.py runs the proof source, one process per chapter, and checks that graders can
-fail: each grader's report names its variant ("stub" or the planted function's name).
+tests/test_graders.py runs the proof source, every chapter in one process, and checks that graders
+can fail: each grader's report names its variant ("stub" or the planted function's name). Like the
+learner, the stub, planted and proof sources run the graders that build a model on qwen3 only;
+--reference runs them on all three families.
 """
 
 import functools
@@ -162,8 +164,8 @@ def pytest_collection_modifyitems(session, config, items):
         elif learner_mode and found is None and _has_exercises(item):
             drop.append(item)  # the chapter's own tests: they grade nothing of the learner's
             own_tests += 1
-        elif learner_mode and found and _family(item) not in (None, LEARNER_FAMILY):
-            drop.append(item)
+        elif found and _source(config) != "reference" and _family(item) not in (None, LEARNER_FAMILY):
+            drop.append(item)  # the learner's family; the proof runs what the learner runs
         else:
             keep.append(item)
     if wanted and not any(_exercise_of(i) for i in keep):
