@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -103,11 +102,12 @@ def check_the_planted(chapter: str, results: list[dict]):
         assert not missed, f"{chapter}: no grader of {name!r} catches the planted {sorted(missed)}"
 
 
-def run_learner(*args) -> subprocess.CompletedProcess:
+def run_learner(*args, progress_file=None) -> subprocess.CompletedProcess:
     """pytest as a learner runs it: no options but the ones given, from the repo root."""
     # `make test` runs with --reference, which exports NANOVLLM_REFERENCE=1 for the notebooks; a
     # learner's shell has no such variable, so the child must not inherit it.
     env = {k: v for k, v in os.environ.items() if k != "NANOVLLM_REFERENCE"}
+    env["NANOVLLM_PROGRESS"] = str(progress_file) if progress_file else "off"
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
 
@@ -116,9 +116,10 @@ LINES_PER_EXERCISE = 40
 
 
 @pytest.mark.slow
-def test_learner_run_on_the_stubs_is_short():
+def test_learner_run_on_the_stubs_is_short(tmp_path):
     """Each exercise: its stub's "Exercise N.M" message once, no traceback, a few lines. One
-    learner run over every chapter whose stubs are untouched (exercise numbers are unique)."""
+    learner run over every chapter whose stubs are untouched (exercise numbers are unique); the
+    same run records each exercise as not passing (`python -m course progress` reads that)."""
     untouched, names = [], []
     for chapter_dir in CHAPTERS:
         chapter = f"ch{chapter_dir}"
@@ -128,7 +129,8 @@ def test_learner_run_on_the_stubs_is_short():
             names += [(chapter, n) for n in exercise_names(chapter)]
     if not untouched:
         pytest.skip("every exercises.py has been edited; this needs the committed stubs")
-    proc = run_learner(*(f"chapters/{c}" for c in untouched))
+    progress_file = tmp_path / "progress.json"
+    proc = run_learner(*(f"chapters/{c}" for c in untouched), progress_file=progress_file)
     out = proc.stdout
     assert proc.returncode == 1, out[-3000:]
     lines = out.count("\n")
@@ -141,6 +143,9 @@ def test_learner_run_on_the_stubs_is_short():
         assert f"--exercise {number}" in out
     assert "Traceback" not in out and "site-packages" not in out, out
     assert f"{len(names)} failed" in out.splitlines()[-1], out.splitlines()[-1]
+    recorded = json.loads(progress_file.read_text())["exercises"]
+    for chapter, name in names:
+        assert recorded[chapter][name]["passed"] is False, (chapter, name, recorded.get(chapter))
 
 
 def test_one_exercise_by_number_or_name(pytester, monkeypatch):
