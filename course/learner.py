@@ -45,11 +45,16 @@ def notebook_setup(threads: int = 1) -> None:
     limit_threads(threads)
 
 
+def under_make_test() -> bool:
+    """True while `make test` runs the notebooks (COURSE_QUICK=1): it checks that every cell runs,
+    not what the cell measures, so a notebook may then do less of the same thing."""
+    return os.environ.get("COURSE_QUICK", "") == "1"
+
+
 def rounds(n: int, quick: int = 1) -> int:
     """How many times a notebook's cell repeats a measurement (or how many tokens a demonstration
-    generates): `n` when you run the notebook, `quick` under `make test` (COURSE_QUICK=1), which
-    checks that every cell runs, not what it measures."""
-    return quick if os.environ.get("COURSE_QUICK", "") == "1" else n
+    generates): `n` when you run the notebook, `quick` under `make test`."""
+    return quick if under_make_test() else n
 
 
 def reference_requested() -> bool:
