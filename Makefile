@@ -46,8 +46,10 @@ check: install
 # One OpenMP thread per process: two test processes (and notebook kernels) share the two cores.
 # COURSE_QUICK=1: a notebook's timing cells measure once (course.rounds); the test is that every cell runs.
 # tests/test_site.py builds the site once with --strict and checks the pages it gets.
+# Notebooks first: xdist hands out the longest items (30-50 s each) before the short tests, so
+# the two workers finish together instead of one running the last notebook alone.
 test: install model
-	OMP_NUM_THREADS=1 COURSE_QUICK=1 $(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q chapters tests --nbmake notebooks; $(PYTEST_STATUS)
+	OMP_NUM_THREADS=1 COURSE_QUICK=1 $(PY) -m pytest --reference -n $(JOBS) --dist loadgroup -q --nbmake notebooks chapters tests; $(PYTEST_STATUS)
 
 test-fast: install
 	$(PY) -m pytest --reference -q -x chapters tests -m "not slow and not model"; $(PYTEST_STATUS)
