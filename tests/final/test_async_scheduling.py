@@ -80,7 +80,7 @@ def test_abort_between_steps(tiny_qwen3_dir, make_llm, random_prompts):
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "config.json").is_file(), reason="needs models/smollm2-135m-instruct")
 def test_stop_strings_and_streaming(make_llm):
     prompts = ["The capital of France is", "List three colors:", "1, 2, 3,"]
-    params = SamplingParams(temperature=0, max_tokens=24, stop=[".", "\n"])
+    params = SamplingParams(temperature=0, max_tokens=12, stop=[".", "\n"])
     out = both_ways(make_llm, DEFAULT_MODEL_DIR, prompts, params)
     assert out[True] == out[False]
     llm = make_llm(DEFAULT_MODEL_DIR, async_scheduling=True)

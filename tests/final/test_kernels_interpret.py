@@ -349,15 +349,15 @@ SAMPLE_LOGITS = torch.tensor([2.0, 1.5, 1.0, 0.5, 0.0, -1.0, -3.0])  # as in tes
 @pytest.mark.parametrize("dtype", [F32, F16])
 def test_sample_gumbel_greedy_rows_are_argmax(dtype, monkeypatch):
     """Temperature 0 is the argmax, with min-p on or off, whatever the slice a token falls in."""
-    monkeypatch.setattr(sampling, "BLOCK", 512)  # 5000 tokens: several blocks and 3 slices per row
+    monkeypatch.setattr(sampling, "BLOCK", 128)  # 1500 tokens: a slice per 128, the last one partial
     torch.manual_seed(0)
-    logits = torch.randn(3, 5000).to(dtype)
-    logits[1, 4999] = 10.0  # the max in the last, partial block
-    logits[2, 7] = logits[2, 4000] = 10.0  # a tie: the lower index wins, as in torch.argmax
+    logits = torch.randn(3, 1500).to(dtype)
+    logits[1, 1499] = 10.0  # the max in the last, partial block
+    logits[2, 7] = logits[2, 1200] = 10.0  # a tie across slices: the lower index wins, as in torch.argmax
     zeros = torch.zeros(3)
     for need_min_p in (False, True):
         out = sampling.sample_gumbel(logits, zeros, zeros + 0.5, None, need_min_p)
-        assert out.tolist() == [int(logits[0].float().argmax()), 4999, 7]
+        assert out.tolist() == [int(logits[0].float().argmax()), 1499, 7]
 
 
 def test_sample_gumbel_draws(monkeypatch):
