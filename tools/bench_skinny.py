@@ -62,17 +62,19 @@ def skinny_kernel(x_ptr, w_ptr, y_ptr, M, N, K: tl.constexpr, stride_xm, stride_
              mask=(offs_m[:, None] < M) & (offs_n[None, :] < N))
 
 
-def skinny(x, w, block_n, block_k, num_warps, silu_mul=False):
+def skinny(x, w, block_n, block_k, num_warps, silu_mul=False, num_stages=3):
     M = x.shape[0]
     N, K = w.shape
     y = torch.empty(M, N, dtype=x.dtype, device=x.device)
     skinny_kernel[(triton.cdiv(N, block_n),)](x, w, y, M, N, K, x.stride(0), w.stride(0), y.stride(0), SILU_MUL=silu_mul,
                                               BLOCK_M=max(1, triton.next_power_of_2(M)), BLOCK_N=block_n, BLOCK_K=block_k,
-                                              num_warps=num_warps)
+                                              num_warps=num_warps, num_stages=num_stages)
     return y
 
 
-CONFIGS = [(bn, bk, nw) for bn in (8, 16) for bk in (256, 512) for nw in (4,)]
+# (BLOCK_N, BLOCK_K, warps, stages): few rows per program keep every SM busy at N = 1024; long K
+# tiles and several stages keep more bytes of the weight in flight per SM.
+CONFIGS = [(bn, bk, nw, ns) for bn in (4, 8, 16) for bk in (512, 1024, 2048) for nw in (4, 8) for ns in (2, 4)]
 
 
 def graph_us(fns) -> float:
@@ -81,7 +83,7 @@ def graph_us(fns) -> float:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -104,16 +106,16 @@ def main(argv=None) -> dict:
                 want = torch.nn.functional.linear(h, w).float()
                 cublas = graph_us(ref_fns)
                 best = None
-                for bn, bk, nw in CONFIGS:
+                for bn, bk, nw, ns in CONFIGS:
                     if bk > K:
                         continue
-                    got = skinny(x, w, bn, bk, nw, silu).float()
+                    got = skinny(x, w, bn, bk, nw, silu, ns).float()
                     err = ((got - want).abs().max() / want.abs().max()).item()
                     if not err < 2e-2:
                         raise AssertionError(f"{name} M={M} {kind} {(bn, bk, nw)}: error {err:.3g}")
-                    us = graph_us([lambda w=w: skinny(x, w, bn, bk, nw, silu) for w in weights])
+                    us = graph_us([lambda w=w: skinny(x, w, bn, bk, nw, silu, ns) for w in weights])
                     if best is None or us < best[0]:
-                        best = (us, bn, bk, nw)
+                        best = (us, bn, bk, nw, ns)
                 gb = N * K * 2 / 1e9
                 key = f"{name} M={M} {kind}"
                 results[key] = dict(N=N, K=K, M=M, torch_us=round(cublas, 2), triton_us=round(best[0], 2),
