@@ -34,10 +34,15 @@ class ModelRunner(model_runner.ModelRunner):
         super().__init__(model, config.num_kvcache_blocks, config.kvcache_block_size)
 
     def prepare(self, seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Chapter 3's flat batch, and the rows of it whose logits the step needs: here every
-        sequence computes up to its newest token, so each one's last row."""
+        """Chapter 3's flat batch, and the rows of it whose logits the step needs (logits_rows)."""
         input_ids, positions = super().prepare(seqs)
-        return input_ids, positions, get_context().cu_seqlens_q[1:] - 1
+        rows = self.logits_rows(seqs, get_context().cu_seqlens_q.tolist())
+        return input_ids, positions, torch.tensor(rows, dtype=torch.int64, device=self.device)
+
+    def logits_rows(self, seqs: list[Sequence], cu_seqlens_q: list[int]) -> list[int]:
+        """Here every sequence computes up to its newest token: each one's last row. (Chapter 5:
+        only those whose step reaches their newest token.)"""
+        return [end - 1 for end in cu_seqlens_q[1:]]
 
     def call(self, method: str, *args):
         """Run one of the runner's methods: call("run", seqs) is run(seqs)."""
