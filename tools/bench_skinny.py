@@ -11,7 +11,7 @@ with the gate's SiLU and the product with up folded into the down projection's l
 would remove the SiLU kernel from a decode step). Every time is a median over calls replayed from
 a CUDA graph (as the engine runs decode; tools.bench_kernels' timing), cycling through copies of
 the weight that together exceed the L2 cache, as a decode step's layers do; after a check
-against torch.
+against torch. The engine's kernel for one row, chosen from these runs, is nanovllm_final/kernels/gemv.py.
 """
 
 import argparse
