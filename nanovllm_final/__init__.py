@@ -23,6 +23,7 @@ seqs)`). What it adds beyond chapter 10, and where:
 | inputs staged in reused pinned buffers | engine/staging.py, ModelRunner `prepare_batch`, `to_device` | no allocation and no wait per copy |
 | LM head and sampler inside the decode graphs | engine/cuda_graph.py, kernels/sampling.py | fewer launches per decode step |
 | FP8 decode-attention tiles (TMA on Hopper) | kernels/decode_attention.py, kernels/attention_tile.py | bandwidth at long contexts |
+| one-row products by a GEMV kernel, SiLU read by the down projection | kernels/gemv.py; layers/linear.py `RowParallelLinear.forward(x, silu_mul)` | one sequence's decode step reads the weights faster than cuBLAS does at one row |
 | packed projections: `qkv_proj`, `gate_up_proj` | layers/linear.py `QKVParallelLinear`, `MergedColumnParallelLinear`; models/qwen3.py | one GEMM instead of three, and of two (the chapters keep q/k/v and gate/up apart, to read) |
 | one model class for the three families | models/qwen3.py `Qwen3ForCausalLM` (nano-vllm's name; the chapters' `CausalLM`) | nano-vllm's file, with Qwen2's bias and Llama's missing QK-norm as switches |
 | the pool sized from free GPU memory | ModelRunner `blocks_from_free_gpu_memory`; Config `gpu_memory_utilization`, `cpu_kvcache_gib` | as many blocks as fit |

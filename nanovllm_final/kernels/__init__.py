@@ -8,6 +8,8 @@
     rms_norm                 RMSNorm
     fused_add_rms_norm       residual add + RMSNorm in one pass -> (normed, x + residual)
     silu_and_mul             SwiGLU's gate, silu(gate) * up, in one pass
+    linear                   x @ W^T + b; one row (a decode step of one sequence) by a GEMV
+                             kernel, which can read silu(gate) * up as its x
     sample_gumbel            one token per row of logits: greedy, temperature, min-p, in one pass
 
 Each name runs the Triton kernel when its tensors are on CUDA and triton imports, and the torch
@@ -57,7 +59,7 @@ def use_triton(t: torch.Tensor) -> bool:
 
 
 if HAS_TRITON:
-    from . import activation, decode_attention, kvcache, prefill_attention, rmsnorm, rotary, sampling
+    from . import activation, decode_attention, gemv, kvcache, prefill_attention, rmsnorm, rotary, sampling
 
 
 def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_scale=None):
@@ -96,10 +98,14 @@ def silu_and_mul(x):
     return (activation if use_triton(x) else reference).silu_and_mul(x)
 
 
+def linear(x, weight, bias=None, silu_mul=False, out=None):
+    return (gemv if use_triton(x) else reference).linear(x, weight, bias, silu_mul, out)
+
+
 def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True):
     impl = sampling if use_triton(logits) else reference
     return impl.sample_gumbel(logits, temperatures, min_ps, generators, need_min_p)
 
 
 __all__ = ["store_kvcache", "paged_attention_decode", "paged_attention_prefill", "qk_norm_rope", "rms_norm",
-           "fused_add_rms_norm", "silu_and_mul", "sample_gumbel", "use_triton", "reference"]
+           "fused_add_rms_norm", "silu_and_mul", "linear", "sample_gumbel", "use_triton", "reference"]

@@ -176,6 +176,15 @@ def silu_and_mul(x):
     return F.silu(gate) * up
 
 
+def linear(x, weight, bias=None, silu_mul=False, out=None):
+    """x (M, K) @ weight (N, K)^T + bias -> (M, N); with silu_mul, x (M, 2K) is [gate | up] and
+    the product reads silu_and_mul(x). `out` takes the result in place."""
+    h = silu_and_mul(x) if silu_mul else x
+    if out is None:
+        return F.linear(h, weight, bias)
+    return torch.addmm(bias, h, weight.t(), out=out) if bias is not None else torch.mm(h, weight.t(), out=out)
+
+
 def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True, seeds=None):
     """One token per row of logits (B, V): argmax(logits / T - log E), E ~ Exp(1) (a Gumbel-max
     draw: token i wins with probability softmax(logits / T)_i); temperature 0 is the plain argmax;

@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from nanovllm_final.kernels import linear
 from nanovllm_final.layers.linear import tp_rank_and_size
 
 
@@ -53,8 +54,8 @@ class ParallelLMHead(VocabParallelEmbedding):
         (N, vocab) tensor, takes the logits in place (one rank only: a decode CUDA graph's buffer)."""
         if out is not None:
             assert self.tp_size == 1, "out= needs tensor_parallel_size 1"
-            return torch.mm(x, self.weight.t(), out=out)
-        logits = F.linear(x, self.weight)  # (N, V/tp)
+            return linear(x, self.weight, out=out)
+        logits = linear(x, self.weight)  # (N, V/tp)
         if self.tp_size > 1:
             parts = [torch.empty_like(logits) for _ in range(self.tp_size)] if self.tp_rank == 0 else None
             dist.gather(logits, parts, 0)

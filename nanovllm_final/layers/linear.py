@@ -13,8 +13,9 @@ each checkpoint tensor, already sliced for this rank, into its place in the pack
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
+
+from nanovllm_final.kernels import linear
 
 
 _TP = (0, 1)  # (rank, size) for the model being built; set by the model runner
@@ -59,7 +60,7 @@ def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
 
 class ReplicatedLinear(LinearBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)
 
 
 class ColumnParallelLinear(LinearBase):
@@ -69,7 +70,7 @@ class ColumnParallelLinear(LinearBase):
         super().__init__(input_size, output_size // tp_size, bias, tp_dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)  # (T, output_size / tp)
+        return linear(x, self.weight, self.bias)  # (T, output_size / tp)
 
 
 class MergedColumnParallelLinear(ColumnParallelLinear):
@@ -109,9 +110,11 @@ class RowParallelLinear(LinearBase):
         assert input_size % tp_size == 0
         super().__init__(input_size // tp_size, output_size, bias, tp_dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, silu_mul: bool = False) -> torch.Tensor:
+        """silu_mul: x is an MLP's [gate | up], and the product reads silu(gate) * up (one kernel
+        at one row, kernels.linear)."""
         # The bias is added once, on rank 0, so the all-reduce does not count it tp_size times.
-        y = F.linear(x, self.weight, self.bias if self.tp_rank == 0 else None)  # partial sum
+        y = linear(x, self.weight, self.bias if self.tp_rank == 0 else None, silu_mul)  # partial sum
         if self.tp_size > 1:
             dist.all_reduce(y)
         return y

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from nanovllm_final.config import ModelConfig
-from nanovllm_final.layers.activation import SiluAndMul
 from nanovllm_final.layers.attention import Attention
 from nanovllm_final.layers.embed_head import ParallelLMHead, VocabParallelEmbedding
 from nanovllm_final.layers.layernorm import RMSNorm
@@ -64,10 +63,10 @@ class Qwen3MLP(nn.Module):
         D, F = config.hidden_size, config.intermediate_size
         self.gate_up_proj = MergedColumnParallelLinear(D, [F, F], bias=config.mlp_bias)
         self.down_proj = RowParallelLinear(F, D, bias=config.mlp_bias)
-        self.act_fn = SiluAndMul()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act_fn(self.gate_up_proj(x)))  # (N, 2F/tp) -> (N, F/tp) -> (N, D)
+        # down(silu(gate) * up): the down projection applies SwiGLU's gate as it reads its input
+        return self.down_proj(self.gate_up_proj(x), silu_mul=True)  # (N, D) -> (N, 2F/tp) -> (N, D)
 
 
 class Qwen3DecoderLayer(nn.Module):

@@ -194,6 +194,26 @@ def test_silu_and_mul():
     assert (out != want).float().mean() < 1e-3  # all but a few equal to the bit (exp's last ulp)
 
 
+@pytest.mark.parametrize("N,K,bias,silu_mul", [(4096, 1024, True, False), (1024, 2048, False, False),
+                                                (6144, 1024, False, False), (1024, 3072, False, True),
+                                                (151936, 1024, False, False), (1000, 3000, True, True)])
+def test_gemv(N, K, bias, silu_mul):
+    """One row through the GEMV kernel at Qwen3-0.6B's products (and odd sizes), against torch in
+    float64: within the bf16 rounding of the result; `out=` and two rows (torch's path) agree."""
+    torch.manual_seed(4)
+    w = torch.randn(N, K, dtype=BF16, device="cuda") * 0.05
+    b = torch.randn(N, dtype=BF16, device="cuda") if bias else None
+    x = torch.randn(1, 2 * K if silu_mul else K, dtype=BF16, device="cuda")
+    h = reference.silu_and_mul(x) if silu_mul else x
+    want = h.double() @ w.double().t() + (b.double() if bias else 0)
+    got = kernels.linear(x, w, b, silu_mul)
+    assert (got.double() - want).abs().max() <= 1e-2 * want.abs().max()
+    out = torch.empty(1, N, dtype=BF16, device="cuda")
+    assert kernels.linear(x, w, b, silu_mul, out=out) is out and torch.equal(out, got)
+    two = kernels.linear(torch.cat([x, x]), w, b, silu_mul)
+    assert (two.double() - want).abs().max() <= 1e-2 * want.abs().max()
+
+
 @pytest.mark.parametrize("norm", [True, False])  # Qwen3, and Qwen2/Llama (RoPE alone)
 @pytest.mark.parametrize("dtype", [BF16, F32])
 def test_qk_norm_rope(norm, dtype):

@@ -29,8 +29,8 @@ if INTERPRETING:
     import triton.language as tl
 
     from nanovllm_final import kernels
-    from nanovllm_final.kernels import (activation, decode_attention, kvcache, prefill_attention, reference, rmsnorm,
-                                       rotary, sampling)
+    from nanovllm_final.kernels import (activation, decode_attention, gemv, kvcache, prefill_attention, reference,
+                                       rmsnorm, rotary, sampling)
     from tools.bench_kernels import make_paged_kv
 
     @triton.jit
@@ -379,3 +379,26 @@ def test_a_seeded_row_ignores_its_neighbours_parameters():
     """Alone, the seeded row takes this kernel's path; beside top-k and top-p rows, the batch
     takes the sorting path and the row is drawn again alone (layers/sampler.py)."""
     assert_seeded_row_ignores_its_batch("cpu")
+
+
+@pytest.mark.parametrize("dtype,bias,silu_mul", [(F32, False, False), (F16, True, False), (F32, True, True)])
+def test_gemv_one_row(dtype, bias, silu_mul, monkeypatch):
+    """One row through the GEMV kernel: N not a multiple of its rows per program, K not one of its
+    tile (masks at both edges), the bias, and silu(gate) * up read on the way in."""
+    from nanovllm_final.kernels import gemv
+
+    monkeypatch.setattr(gemv, "tile", lambda N, K: (4, 64, 4, 2))  # two K tiles, the second partial
+    torch.manual_seed(5)
+    N, K = 37, 96
+    w = torch.randn(N, K, dtype=dtype)
+    b = torch.randn(N, dtype=dtype) if bias else None
+    x = torch.randn(1, 2 * K if silu_mul else K, dtype=dtype)
+    want = reference.linear(x, w, b, silu_mul).double()
+    got = kernels.linear(x, w, b, silu_mul)
+    assert got.shape == (1, N) and got.dtype == dtype
+    tol = 1e-4 if dtype == F32 else 2e-2
+    assert torch.allclose(got.double(), want, atol=tol, rtol=tol), (got.double() - want).abs().max()
+    out = torch.empty(1, N, dtype=dtype)
+    assert kernels.linear(x, w, b, silu_mul, out=out) is out and torch.equal(out, got)
+    two_rows = torch.cat([x, x])  # two rows: torch's product, the same numbers
+    assert torch.allclose(kernels.linear(two_rows, w, b, silu_mul).double(), want.expand(2, -1), atol=tol, rtol=tol)
