@@ -15,9 +15,9 @@ from ch02.attention import Attention, cached_attention
 from ch02.context import Context, get_context, reset_context, set_context
 from ch02.llm import LLM, CacheUsage
 from ch02.model_runner import ModelRunner, prepare_inputs
-from ch02.sequence import Sequence
+from ch02.sequence import RowSequence, Sequence
 
 __all__ = [
-    "LLM", "SamplingParams", "Sequence", "ModelRunner", "Attention", "CacheUsage", "Context",
+    "LLM", "SamplingParams", "Sequence", "RowSequence", "ModelRunner", "Attention", "CacheUsage", "Context",
     "cached_attention", "prepare_inputs", "get_context", "set_context", "reset_context",
 ]

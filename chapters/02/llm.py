@@ -22,7 +22,7 @@ from ch01.sampling_params import SamplingParams
 from ch02 import solutions
 from ch02.attention import Attention
 from ch02.model_runner import ModelRunner
-from ch02.sequence import Sequence
+from ch02.sequence import RowSequence
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class CacheUsage:
 
 class LLM(ch01.LLM):
     parts = Parts(attention=Attention)  # the model's pieces: chapter 1's, with the caching attention
-    sequence_class = Sequence  # what a request becomes inside the engine
+    sequence_class = RowSequence  # what a request becomes inside the engine
 
     def __init__(self, model_path, dtype=torch.float32, device="cpu", max_num_seqs: int = 4, max_model_len: int = 1024):
         if max_num_seqs < 1 or max_model_len < 2:
@@ -68,7 +68,7 @@ class LLM(ch01.LLM):
             self.run_batch(seqs[i:i + self.max_num_seqs])
         return [self.make_output(seq.completion_token_ids, seq.finish_reason) for seq in seqs]
 
-    def run_batch(self, seqs: list[Sequence]) -> None:
+    def run_batch(self, seqs: list[RowSequence]) -> None:
         """Static batching: all of `seqs` start together and the batch runs until the last ends."""
         for row, seq in enumerate(seqs):
             seq.cache_row = row
@@ -78,7 +78,7 @@ class LLM(ch01.LLM):
             running = [seq for seq in running if not seq.is_finished]
             self.cache_usage.append(self.kv_usage(seqs, len(running)))
 
-    def step(self, seqs: list[Sequence]) -> None:
+    def step(self, seqs: list[RowSequence]) -> None:
         """One forward pass for every running sequence (its prefill, or one decode token)."""
         logits = self.runner.run(seqs)  # (B, vocab_size)
         token_ids = [sampler.sample(row, seq.sampling_params.temperature) for seq, row in zip(seqs, logits)]
@@ -87,7 +87,7 @@ class LLM(ch01.LLM):
     # The reference of the chapter's exercises is in solutions.py, its answer key (read it after them).
     postprocess = solutions.postprocess  # exercise 2.4 (solutions.py)
 
-    def kv_usage(self, seqs: list[Sequence], running: int) -> CacheUsage:
+    def kv_usage(self, seqs: list[RowSequence], running: int) -> CacheUsage:
         """Every sequence of the batch holds a whole row until the batch ends, finished or not."""
         return CacheUsage(
             batch_size=len(seqs),

@@ -14,7 +14,7 @@ import torch
 
 from ch02.attention import Attention
 from ch02.context import Context, get_context, reset_context, set_context
-from ch02.sequence import Sequence
+from ch02.sequence import RowSequence
 from ch02.solutions import prepare_inputs  # exercise 2.3: the answer key
 
 
@@ -44,7 +44,7 @@ class ModelRunner:
         _, n_layers, _, _, n_kv_heads, head_dim = self.kv_cache.shape
         return 2 * n_layers * n_kv_heads * head_dim * self.kv_cache.element_size()
 
-    def prepare(self, seqs: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare(self, seqs: list[RowSequence]) -> tuple[torch.Tensor, torch.Tensor]:
         """Build the step's inputs and publish the batch layout for the attention layers."""
         input_ids, positions, cu_seqlens_q, context_lens = prepare_inputs(seqs)
         cache_rows = torch.tensor([seq.cache_row for seq in seqs])
@@ -52,7 +52,7 @@ class ModelRunner:
         return input_ids.to(self.device), positions.to(self.device)
 
     @torch.inference_mode()
-    def run(self, seqs: list[Sequence]) -> torch.Tensor:
+    def run(self, seqs: list[RowSequence]) -> torch.Tensor:
         """One forward over the uncached tokens of `seqs`; returns each sequence's next-token
         logits, (B, vocab_size). The caller marks the tokens cached (see LLM.postprocess)."""
         input_ids, positions = self.prepare(seqs)

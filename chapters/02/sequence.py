@@ -3,8 +3,10 @@
     token_ids          prompt, then every generated token
     num_cached_tokens  the leading tokens whose keys and values are stored; the rest (the whole
                        prompt at first, then the one newest token) are what the next step computes
-    cache_row          which row of the contiguous cache this sequence owns (chapter 3 replaces
-                       the row with a table of blocks)
+
+RowSequence, the sequence this chapter's engine makes, adds `cache_row`: which row of the
+contiguous cache it owns. Chapter 3 replaces the row with a table of blocks, so its Sequence
+extends Sequence, not RowSequence.
 """
 
 from itertools import count
@@ -21,7 +23,6 @@ class Sequence:
         self.num_tokens = len(self.token_ids)
         self.num_prompt_tokens = len(self.token_ids)
         self.num_cached_tokens = 0
-        self.cache_row: int | None = None
         self.sampling_params = sampling_params
         self.max_tokens = sampling_params.max_tokens
         self.ignore_eos = sampling_params.ignore_eos
@@ -52,3 +53,11 @@ class Sequence:
     def append_token(self, token_id: int) -> None:
         self.token_ids.append(token_id)
         self.num_tokens += 1
+
+
+class RowSequence(Sequence):
+    """A sequence that owns one row of chapter 2's contiguous cache (LLM.run_batch assigns it)."""
+
+    def __init__(self, token_ids: list[int], sampling_params: SamplingParams = SamplingParams()):
+        super().__init__(token_ids, sampling_params)
+        self.cache_row: int | None = None

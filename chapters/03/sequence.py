@@ -2,7 +2,8 @@
 
 Token i of the sequence lives in block block_table[i // block_size], at offset i % block_size.
 The blocks need not be next to each other in the pool, nor in order: the table is what keeps
-the sequence's tokens in order. (Chapter 2's `cache_row` is left unused.)
+the sequence's tokens in order. It extends chapter 2's Sequence, not its RowSequence: the table
+replaces the row.
 """
 
 from ch01.sampling_params import SamplingParams

@@ -5,7 +5,7 @@ import torch
 
 import ch01
 import ch02
-from ch02.sequence import Sequence
+from ch02.sequence import RowSequence
 from ch02.tests.expected import transformers_greedy
 from course.testing import PROMPTS
 
@@ -27,7 +27,7 @@ def test_cached_logits_equal_uncached_logits_at_every_step(tiny_model_dir):
     logits from the cache equal chapter 1's logits from the whole sequence."""
     engine = ch02.LLM(tiny_model_dir, max_num_seqs=2, max_model_len=64)
     naive = ch01.LLM(tiny_model_dir).model
-    seqs = [Sequence(PROMPTS[0]), Sequence(PROMPTS[2])]
+    seqs = [RowSequence(PROMPTS[0]), RowSequence(PROMPTS[2])]
     for row, seq in enumerate(seqs):
         seq.cache_row = row
     for step in range(6):
@@ -42,7 +42,7 @@ def test_cached_logits_equal_uncached_logits_at_every_step(tiny_model_dir):
 
 def test_each_step_computes_only_the_uncached_tokens(tiny_qwen3_dir):
     engine = ch02.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=64)
-    seqs = [Sequence(PROMPTS[0]), Sequence(PROMPTS[3])]
+    seqs = [RowSequence(PROMPTS[0]), RowSequence(PROMPTS[3])]
     for row, seq in enumerate(seqs):
         seq.cache_row = row
     input_ids, positions = engine.runner.prepare(seqs)

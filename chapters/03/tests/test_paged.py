@@ -111,7 +111,7 @@ def test_the_pool_holds_what_a_contiguous_cache_would(tiny_qwen3_dir):
     paged = ch03.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32, kvcache_block_size=4, num_kvcache_blocks=16)
     rows = ch02.LLM(tiny_qwen3_dir, max_num_seqs=2, max_model_len=32)
     p_seqs = [ch03.Sequence(PROMPTS[0]), ch03.Sequence(PROMPTS[2])]
-    r_seqs = [ch02.Sequence(PROMPTS[0]), ch02.Sequence(PROMPTS[2])]
+    r_seqs = [ch02.RowSequence(PROMPTS[0]), ch02.RowSequence(PROMPTS[2])]
     paged.block_manager.allocate(p_seqs[1])  # the second sequence takes the first blocks
     paged.block_manager.allocate(p_seqs[0])
     for row, seq in enumerate(r_seqs):
