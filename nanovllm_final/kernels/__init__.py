@@ -2,7 +2,8 @@
 
     store_kvcache            write new K/V into the paged cache (FP8: quantize with per-head scales)
     paged_attention_decode   one query per sequence against its paged context (the decode step),
-                             attending to and storing the step's new K/V when given them
+                             attending to and storing the step's new K/V when given them, and
+                             normalizing and rotating q and the new K on the way (rope)
     paged_attention_prefill  many queries per sequence, causal, against the paged cache
     qk_norm_rope             per-head RMSNorm of q and k (Qwen3), then RoPE, in one pass
     rms_norm                 RMSNorm
@@ -10,6 +11,8 @@
     silu_and_mul             SwiGLU's gate, silu(gate) * up, in one pass
     linear                   x @ W^T + b; one row (a decode step of one sequence) by a GEMV
                              kernel, which can read silu(gate) * up as its x
+    norm_linear              RMSNorm of x + residual, then a linear layer; one row in one kernel
+                             (the GEMV normalizes x as it loads it)
     sample_gumbel            one token per row of logits: greedy, temperature, min-p, in one pass
 
 Each name runs the Triton kernel when its tensors are on CUDA and triton imports, and the torch
@@ -68,10 +71,10 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                           k_scale=None, v_scale=None, new_kv=None):
+                           k_scale=None, v_scale=None, new_kv=None, rope=None):
     impl = decode_attention if use_triton(q) else reference
     return impl.paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                                       k_scale, v_scale, new_kv)
+                                       k_scale, v_scale, new_kv, rope)
 
 
 def paged_attention_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale,
@@ -102,10 +105,14 @@ def linear(x, weight, bias=None, silu_mul=False, out=None):
     return (gemv if use_triton(x) else reference).linear(x, weight, bias, silu_mul, out)
 
 
+def norm_linear(x, residual, norm_weight, eps, weight, bias=None):
+    return (gemv if use_triton(x) else reference).norm_linear(x, residual, norm_weight, eps, weight, bias)
+
+
 def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True):
     impl = sampling if use_triton(logits) else reference
     return impl.sample_gumbel(logits, temperatures, min_ps, generators, need_min_p)
 
 
 __all__ = ["store_kvcache", "paged_attention_decode", "paged_attention_prefill", "qk_norm_rope", "rms_norm",
-           "fused_add_rms_norm", "silu_and_mul", "linear", "sample_gumbel", "use_triton", "reference"]
+           "fused_add_rms_norm", "silu_and_mul", "linear", "norm_linear", "sample_gumbel", "use_triton", "reference"]

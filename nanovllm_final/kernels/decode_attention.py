@@ -128,11 +128,14 @@ def uses_keys_first(q, k_cache, v_cache, block_n: int | None = None) -> bool:
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                           k_scale=None, v_scale=None, new_kv=None, num_splits=None):
+                           k_scale=None, v_scale=None, new_kv=None, rope=None, num_splits=None):
     """Same contract as reference.paged_attention_decode. new_kv (key, value, slot_mapping): each
     sequence's token of this step (B, Hkv, d), at position context_len - 1 and to be stored at
     slot_mapping (-1: already in the cache). The program that holds a context's last key attends
     to it from registers and stores it, so a decode step needs no store_kvcache launch.
+    rope (cos_sin_cache, q_weight, k_weight, eps), with new_kv: q and the new keys as the
+    projection gave them; every program normalizes (q_weight not None) and rotates the queries it
+    reads, and the one that stores the key that key, as qk_norm_rope would have: no launch for it.
     num_splits: cut max_context (the block table's width) into that many pieces; None: pieces of
     choose_split_tokens keys.
     An FP8 cache with V key-major is read in whole tiles, past each context's end inside its last
@@ -170,6 +173,15 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         assert new_k.stride(-1) == 1 and new_v.stride(-1) == 1, "head_dim must be contiguous"
     else:
         new_k = new_v = slot_mapping = q  # unused pointers
+    if rope is not None:
+        assert new_kv is not None, "rope needs new_kv: the keys it rotates are the step's new ones"
+        cos_sin, q_norm, k_norm, rope_eps = rope
+        assert cos_sin.dtype == torch.float32 and cos_sin.is_contiguous() and cos_sin.shape[-1] == head_dim
+        assert head_dim % 2 == 0
+    else:
+        cos_sin, q_norm, k_norm, rope_eps = q, None, None, 0.0
+    if q_norm is None:
+        q_norm = k_norm = q  # unused pointers
     if num_splits > 1:
         part_out = torch.empty(B, H, num_splits, head_dim, dtype=torch.float32, device=q.device)
         part_lse = torch.empty(B, H, num_splits, dtype=torch.float32, device=q.device)
@@ -179,7 +191,7 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     k_desc, v_desc = tensor_descriptors(k_cache, v_cache, block_n, block_d) if tma else (None, None)
     decode_split_kernel[(num_kv_heads, num_splits, B)](
         q, k_cache, v_cache, k_scale, v_scale, block_tables, context_lens,
-        out, part_out, part_lse, new_k, new_v, slot_mapping, k_desc, v_desc,
+        out, part_out, part_lse, new_k, new_v, slot_mapping, cos_sin, q_norm, k_norm, rope_eps, k_desc, v_desc,
         scale * math.log2(math.e),
         q.stride(0), q.stride(1), out.stride(0), out.stride(1),
         new_k.stride(0), new_k.stride(1), new_v.stride(0), new_v.stride(1),
@@ -190,7 +202,8 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         BLOCK_D=block_d, FP8=fp8, FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32", ONE_SPLIT=num_splits == 1,
         STORE=new_kv is not None, V_KEY_MAJOR=is_key_major(v_cache, k_cache), KEYS_FIRST=keys_first,
-        TABLE_PAD=table_pad, TMA=tma, num_warps=num_warps, num_stages=num_stages, maxnreg=maxnreg,
+        TABLE_PAD=table_pad, TMA=tma, ROPE=rope is not None, QK_NORM=rope is not None and rope[1] is not None,
+        num_warps=num_warps, num_stages=num_stages, maxnreg=maxnreg,
     )
     if num_splits > 1:
         decode_reduce_kernel[(B, H)](

@@ -7,8 +7,10 @@ share KV head `kv_head` to the keys [start, end) of sequence `seq`, in five step
      only split (context_len 0: a padding row of a CUDA-graph batch) it writes zeros.
   2. With the step's new tokens (STORE), the split that holds the context's last key loads that
      key and value from the projection (load_new_token): the cache does not hold them yet, so the
-     tiles stop one key short of the end.
-  3. The group's queries, as the rows of one matrix, an FP8 cache's key scale folded in.
+     tiles stop one key short of the end. With ROPE the key comes straight from the projection
+     and is normalized (QK_NORM, Qwen3) and rotated at position context_len - 1 first.
+  3. The group's queries, as the rows of one matrix (with ROPE normalized and rotated as the key
+     is), an FP8 cache's key scale folded in.
   4. The tiles, one online-softmax step each, and the step's token from registers, which is then
      written into the cache for the next steps (attend_and_store_new_token).
   5. The output; with several splits, each writes its normalized output and log-sum-exp, and
@@ -29,6 +31,7 @@ import triton.language as tl
 from .attention_tile import attend_tile, fold_fp8_scales
 from .decode_split_fp8 import attend_split_keys_first
 from .kvcache import encode
+from .rotary import norm_rope_rows, rope_partner
 
 
 @triton.jit
@@ -111,6 +114,7 @@ def decode_split_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, block_tables_ptr, context_lens_ptr,
     out_ptr, part_out_ptr, part_lse_ptr,
     new_k_ptr, new_v_ptr, slot_mapping_ptr,  # with STORE: this step's tokens (each context's last key)
+    cos_sin_ptr, q_norm_ptr, k_norm_ptr, rope_eps,  # with ROPE: RoPE's table, the q/k norms' weights (QK_NORM)
     k_desc, v_desc,  # with TMA: tensor descriptors of the caches (decode_split_fp8.tensor_descriptors)
     qk_scale,  # softmax scale * log2(e): the kernel works in base 2
     stride_qb, stride_qh, stride_ob, stride_oh, stride_nkb, stride_nkh, stride_nvb, stride_nvh,
@@ -121,6 +125,7 @@ def decode_split_kernel(
     ONE_SPLIT: tl.constexpr, STORE: tl.constexpr,
     V_KEY_MAJOR: tl.constexpr,  # queries-first tiles: V laid out as K, or key-major
     KEYS_FIRST: tl.constexpr, TABLE_PAD: tl.constexpr, TMA: tl.constexpr,  # keys-first tiles (decode_split_fp8.py)
+    ROPE: tl.constexpr, QK_NORM: tl.constexpr,
 ):
     kv_head = tl.program_id(0)  # the fastest-varying: a sequence's programs start together,
     split = tl.program_id(1)  # and sequences start in batch order (the scheduler puts the longest first)
@@ -141,11 +146,21 @@ def decode_split_kernel(
         slot, mask_d, new_k, new_v, read_end = load_new_token(new_k_ptr, new_v_ptr, slot_mapping_ptr, seq, kv_head,
                                                               end, context_len, offs_d, head_dim,
                                                               stride_nkb, stride_nkh, stride_nvb, stride_nvh)
+        if ROPE:
+            new_k_partner = tl.load(new_k_ptr + seq * stride_nkb + kv_head * stride_nkh + rope_partner(offs_d, head_dim),
+                                    mask=mask_d, other=0.0)
+            new_k = tl.reshape(norm_rope_rows(tl.expand_dims(new_k, 0), tl.expand_dims(new_k_partner, 0), offs_d,
+                                              head_dim, cos_sin_ptr, context_len - 1, k_norm_ptr, rope_eps, QK_NORM),
+                               (BLOCK_D,))
     else:
         read_end = end
 
-    q = tl.load(q_ptr + seq * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
-                mask=mask_gd, other=0.0)  # 3. (GROUP_PAD, BLOCK_D)
+    q_ptrs = q_ptr + seq * stride_qb + heads[:, None] * stride_qh
+    q = tl.load(q_ptrs + offs_d[None, :], mask=mask_gd, other=0.0)  # 3. (GROUP_PAD, BLOCK_D)
+    if ROPE:
+        q_partner = tl.load(q_ptrs + rope_partner(offs_d, head_dim)[None, :], mask=mask_gd, other=0.0)
+        q = norm_rope_rows(q, q_partner, offs_d, head_dim, cos_sin_ptr, context_len - 1, q_norm_ptr, rope_eps,
+                           QK_NORM)
     q, out_scale = fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, FP8, DOT_DTYPE)
 
     m_i = tl.full([GROUP_PAD], float("-inf"), tl.float32)  # 4. running max of the scores (base 2)

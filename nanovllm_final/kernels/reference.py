@@ -98,13 +98,20 @@ DECODE_GROUP = 8  # sequences of similar length attended together
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                           k_scale=None, v_scale=None, new_kv=None):
+                           k_scale=None, v_scale=None, new_kv=None, rope=None):
     """One new query per sequence against its whole cached context. q (B, H, d) -> (B, H, d).
     new_kv (key, value, slot_mapping): this step's tokens, stored first (store_kvcache).
+    rope (cos_sin_cache, q_weight, k_weight, eps), with new_kv: q and key are first normalized and
+    rotated (qk_norm_rope) at position context_len - 1.
 
     Sequences go in groups of similar context length, each group's blocks gathered only up to its
     longest context: reading the cache is most of the work, and one batch padded to the longest
     context of all would read up to twice as much."""
+    if rope is not None:
+        cos_sin, q_weight, k_weight, eps = rope
+        positions = (context_lens.long() - 1).clamp(min=0)  # context_len 0: a padding row, all zeros anyway
+        q, key = qk_norm_rope(q, new_kv[0], positions, cos_sin, q_weight, k_weight, eps)
+        new_kv = (key, *new_kv[1:])
     if new_kv is not None:
         key, value, slot_mapping = new_kv
         store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale, v_scale)
@@ -183,6 +190,14 @@ def linear(x, weight, bias=None, silu_mul=False, out=None):
     if out is None:
         return F.linear(h, weight, bias)
     return torch.addmm(bias, h, weight.t(), out=out) if bias is not None else torch.mm(h, weight.t(), out=out)
+
+
+def norm_linear(x, residual, norm_weight, eps, weight, bias=None):
+    """(rms_norm(x + residual) @ weight^T + bias, x + residual): the RMSNorm before a product and
+    the product; without a residual (rms_norm(x) @ weight^T + bias, x)."""
+    normed, summed = (rms_norm(x, norm_weight, eps), x) if residual is None else \
+        fused_add_rms_norm(x, residual, norm_weight, eps)
+    return linear(normed, weight, bias), summed
 
 
 def sample_gumbel(logits, temperatures, min_ps, generators=None, need_min_p=True, seeds=None):

@@ -35,6 +35,36 @@ def _norm_rope_heads(x_ptr, stride_h, num_heads, w_ptr, cos, sin, offs_d, eps,
 
 
 @triton.jit
+def norm_rope_rows(x, x_partner, offs_d, head_dim, cos_sin_ptr, pos, w_ptr, eps, NORM: tl.constexpr):
+    """The same as _norm_rope_heads, for heads already in registers (the decode attention kernel's
+    query rows and new key): x (R, BLOCK_D) one head per row; x_partner the same rows loaded at
+    dims rope_partner(offs_d) (i + d/2 for i < d/2, i - d/2 above). -> (R, BLOCK_D) in x's dtype."""
+    dtype = x.dtype
+    half = head_dim // 2
+    mask_d = offs_d < head_dim
+    partner = rope_partner(offs_d, head_dim)
+    x, x_partner = x.to(tl.float32), x_partner.to(tl.float32)
+    if NORM:
+        rstd = 1.0 / tl.sqrt(tl.sum(x * x, axis=1) / head_dim + eps)  # (R,)
+        w = tl.load(w_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+        w_partner = tl.load(w_ptr + partner, mask=mask_d, other=0.0).to(tl.float32)
+        x = ((x * rstd[:, None]).to(dtype).to(tl.float32) * w[None, :]).to(dtype).to(tl.float32)
+        x_partner = ((x_partner * rstd[:, None]).to(dtype).to(tl.float32) * w_partner[None, :]).to(dtype).to(tl.float32)
+    pair = offs_d % half
+    cos = tl.load(cos_sin_ptr + pos * (2 * half) + pair, mask=mask_d, other=0.0)
+    sin = tl.load(cos_sin_ptr + pos * (2 * half) + half + pair, mask=mask_d, other=0.0)
+    sign = tl.where(offs_d < half, -1.0, 1.0)  # (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)
+    return (x * cos[None, :] + sign[None, :] * x_partner * sin[None, :]).to(dtype)
+
+
+@triton.jit
+def rope_partner(offs_d, head_dim):
+    """The dim each dim is rotated with: i + d/2 below d/2, i - d/2 from there."""
+    half = head_dim // 2
+    return tl.where(offs_d < half, offs_d + half, offs_d - half)
+
+
+@triton.jit
 def _qk_norm_rope_kernel(
     q_ptr, k_ptr, positions_ptr, cos_sin_ptr, q_weight_ptr, k_weight_ptr,
     stride_qn, stride_qh, stride_kn, stride_kh, stride_cs, num_heads, num_kv_heads, eps,

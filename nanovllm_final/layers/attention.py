@@ -85,13 +85,15 @@ class Attention(nn.Module):
             scale.copy_(torch.where(new > reference.FP8_MIN_SCALE, new, scale))  # a head that saw only zeros keeps its scale
         self.fp8_calibrated = True
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """q (N, H, d), k and v (N, Hkv, d) -> (N, H, d)."""
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: tuple | None = None) -> torch.Tensor:
+        """q (N, H, d), k and v (N, Hkv, d) -> (N, H, d). rope (a decode step only:
+        RotaryEmbedding.decode_args): q and k are not normalized and rotated yet, the kernel does it."""
         ctx = get_context()
         has_cache = self.k_cache.numel() > 0
         if not ctx.is_prefill:  # the decode kernel stores each sequence's new token itself
             return paged_attention_decode(q, self.k_cache, self.v_cache, ctx.block_tables, ctx.context_lens,
-                                          self.scale, self.k_scale, self.v_scale, (k, v, ctx.slot_mapping))
+                                          self.scale, self.k_scale, self.v_scale, (k, v, ctx.slot_mapping), rope)
+        assert rope is None, "a prefill's q and k are rotated before attention (RotaryEmbedding.forward)"
         if has_cache:
             if not self.fp8_calibrated:
                 self.set_fp8_scales(k, v, ctx.slot_mapping)

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from nanovllm_final.kernels import linear
+from nanovllm_final.kernels import linear, norm_linear
 
 
 _TP = (0, 1)  # (rank, size) for the model being built; set by the model runner
@@ -71,6 +71,11 @@ class ColumnParallelLinear(LinearBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)  # (T, output_size / tp)
+
+    def normed(self, x: torch.Tensor, residual: torch.Tensor | None, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """(self(norm(x + residual)), x + residual), or with residual None (self(norm(x)), x): the
+        RMSNorm before this product, fused into it (kernels.norm_linear: one kernel at one row)."""
+        return norm_linear(x, residual, norm.weight, norm.eps, self.weight, self.bias)
 
 
 class MergedColumnParallelLinear(ColumnParallelLinear):

@@ -7,6 +7,7 @@ Llama 3 and some long-context models scale the angles (`scaled_inv_freq`).
 
 Qwen3 normalizes each head of q and k just before the rotation; passing its two RMSNorms here
 does both in one pass over q and k (`kernels.qk_norm_rope`; `reference.apply_rope` is the math).
+A decode step hands the same work to its attention kernel instead (`decode_args`).
 """
 
 import math
@@ -48,6 +49,13 @@ class RotaryEmbedding(nn.Module):
         freqs = torch.arange(max_position, dtype=torch.float32)[:, None] * inv_freq[None, :]  # (P, d/2)
         cache = torch.cat([freqs.cos(), freqs.sin()], dim=-1)[:, None, :]  # (P, 1, d): cos | sin
         self.register_buffer("cos_sin_cache", cache, persistent=False)
+
+    def decode_args(self, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None) -> tuple:
+        """What a decode step's attention kernel needs to normalize and rotate q and the new k
+        itself (kernels.paged_attention_decode's rope): no launch of its own for them."""
+        if q_norm is None:
+            return self.cos_sin_cache, None, None, 0.0
+        return self.cos_sin_cache, q_norm.weight, k_norm.weight, q_norm.eps
 
     def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                 q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None):

@@ -2,10 +2,13 @@
 
     token ids -> embedding -> N x DecoderLayer -> RMSNorm -> LM head -> logits
 
-    DecoderLayer:  x, residual = input_layernorm(x, residual)      (add, then normalize)
-                   x = self_attn(positions, x)
-                   x, residual = post_attention_layernorm(x, residual)
-                   x = mlp(x)
+    DecoderLayer:  x, residual = self_attn(positions, x, residual, input_layernorm)
+                   x, residual = mlp(x, residual, post_attention_layernorm)
+
+Each block takes the previous block's output x and the residual stream, adds them (the new
+residual stream) and normalizes the sum before its first product: nano-vllm's
+`x, residual = norm(x, residual)`, done by that product (`ColumnParallelLinear.normed`), which at
+one row is one kernel: a decode step of one sequence runs no norm kernel inside the layers.
 
 Qwen3 normalizes each head of q and k (qk_norm); Qwen2 has biases on q/k/v (attention_bias);
 Llama (SmolLM2) has neither. A config may add biases on o_proj and on the MLP (config.py). Tokens are one flat batch: input_ids (N,) at positions (N,),
@@ -24,6 +27,7 @@ from nanovllm_final.layers.embed_head import ParallelLMHead, VocabParallelEmbedd
 from nanovllm_final.layers.layernorm import RMSNorm
 from nanovllm_final.layers.linear import MergedColumnParallelLinear, QKVParallelLinear, RowParallelLinear
 from nanovllm_final.layers.rotary_embedding import RotaryEmbedding
+from nanovllm_final.utils.context import get_context
 
 
 class Qwen3Attention(nn.Module):
@@ -43,18 +47,22 @@ class Qwen3Attention(nn.Module):
             self.q_norm = RMSNorm(d, config.rms_norm_eps)
             self.k_norm = RMSNorm(d, config.rms_norm_eps)
 
-    def forward(self, positions: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, positions: torch.Tensor, x: torch.Tensor, residual: torch.Tensor | None,
+                norm: RMSNorm) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (attention's output, the residual stream x + residual)"""
         N = x.shape[0]
-        q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        qkv, residual = self.qkv_proj.normed(x, residual, norm)  # q/k/v of norm(x + residual)
+        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         q = q.view(N, self.num_heads, self.head_dim)  # (N, H, d)
         k = k.view(N, self.num_kv_heads, self.head_dim)  # (N, Hkv, d)
         v = v.view(N, self.num_kv_heads, self.head_dim)
-        if self.qk_norm:  # normalize each head, then rotate: one pass on the GPU
-            q, k = self.rotary_emb(positions, q, k, self.q_norm, self.k_norm)
-        else:
-            q, k = self.rotary_emb(positions, q, k)
-        o = self.attn(q, k, v)  # (N, H, d)
-        return self.o_proj(o.flatten(1))  # (N, D), all-reduced across ranks
+        norms = (self.q_norm, self.k_norm) if self.qk_norm else ()  # Qwen3: normalize each head, then rotate
+        if get_context().is_prefill:
+            q, k = self.rotary_emb(positions, q, k, *norms)  # one pass on the GPU
+            o = self.attn(q, k, v)  # (N, H, d)
+        else:  # a decode step: the attention kernel normalizes and rotates q and the new k as it loads them
+            o = self.attn(q, k, v, rope=self.rotary_emb.decode_args(*norms))
+        return self.o_proj(o.flatten(1)), residual  # (N, D), all-reduced across ranks
 
 
 class Qwen3MLP(nn.Module):
@@ -64,9 +72,11 @@ class Qwen3MLP(nn.Module):
         self.gate_up_proj = MergedColumnParallelLinear(D, [F, F], bias=config.mlp_bias)
         self.down_proj = RowParallelLinear(F, D, bias=config.mlp_bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor, norm: RMSNorm) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (the MLP's output, the residual stream x + residual)"""
+        gate_up, residual = self.gate_up_proj.normed(x, residual, norm)  # (N, D) -> (N, 2F/tp)
         # down(silu(gate) * up): the down projection applies SwiGLU's gate as it reads its input
-        return self.down_proj(self.gate_up_proj(x), silu_mul=True)  # (N, D) -> (N, 2F/tp) -> (N, D)
+        return self.down_proj(gate_up, silu_mul=True), residual  # (N, D)
 
 
 class Qwen3DecoderLayer(nn.Module):
@@ -78,13 +88,9 @@ class Qwen3DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
     def forward(self, positions, x, residual):
-        if residual is None:  # the first layer: the residual stream starts as the embeddings
-            x, residual = self.input_layernorm(x), x
-        else:
-            x, residual = self.input_layernorm(x, residual)
-        x = self.self_attn(positions, x)
-        x, residual = self.post_attention_layernorm(x, residual)
-        return self.mlp(x), residual
+        """residual None: the first layer, whose residual stream starts as the embeddings x."""
+        x, residual = self.self_attn(positions, x, residual, self.input_layernorm)
+        return self.mlp(x, residual, self.post_attention_layernorm)
 
 
 class Qwen3Model(nn.Module):

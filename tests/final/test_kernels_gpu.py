@@ -125,6 +125,35 @@ def test_paged_attention_decode_stores_the_new_token(fp8, tma, batch, monkeypatc
     assert torch.isfinite(out).all() and rel_err(out, ref) < 2e-2
 
 
+@pytest.mark.parametrize("fp8,norm", [(False, True), (True, True), (False, False)])
+def test_paged_attention_decode_normalizes_and_rotates(fp8, norm):
+    """rope: the kernel normalizes (Qwen3) and rotates q and the new key itself, at position
+    context_len - 1: the same output and cache as qk_norm_rope's kernel first, at Qwen3-0.6B's shapes."""
+    from nanovllm_final.layers.rotary_embedding import RotaryEmbedding
+    rng = random.Random(7)
+    batch = 24
+    lens = [rng.randint(1, 3000) for _ in range(batch - 1)] + [0]
+    q, k_cache, v_cache, block_tables, context_lens, scale, k_scale, v_scale = decode_args(
+        batch, 16, 8, 128, 256, lens, BF16, fp8)
+    qkv = torch.randn(batch, 32, 128, dtype=BF16, device="cuda") * 3
+    q, key, value = qkv[:, :16], qkv[:, 16:24], qkv[:, 24:]  # views of one projection, as the model has them
+    slots = torch.tensor([-1 if n == 0 else block_tables[b, (n - 1) // 256].item() * 256 + (n - 1) % 256
+                          for b, n in enumerate(lens)], device="cuda")
+    cos_sin = RotaryEmbedding(128, 4096, 1e6).cos_sin_cache.cuda()
+    weights = (torch.rand(128, dtype=BF16, device="cuda") + 0.5, torch.rand(128, dtype=BF16, device="cuda") + 0.5) \
+        if norm else (None, None)
+    copies = [k_cache.clone(), v_cache.clone()]
+    args = (block_tables, context_lens, scale, k_scale, v_scale)
+    out = kernels.paged_attention_decode(q, k_cache, v_cache, *args, new_kv=(key, value, slots),
+                                         rope=(cos_sin, *weights, 1e-6))
+    q_rot, key_rot = kernels.qk_norm_rope(q.clone(), key.clone(), (context_lens.long() - 1).clamp(min=0), cos_sin,
+                                          *weights, 1e-6)
+    want = kernels.paged_attention_decode(q_rot, *copies, *args, new_kv=(key_rot, value, slots))
+    assert torch.isfinite(out).all() and rel_err(out, want) < 1e-2 and (out[-1] == 0).all()
+    assert rel_err(k_cache.float(), copies[0].float()) < 1e-2
+    assert torch.equal(v_cache.view(torch.uint8), copies[1].view(torch.uint8))
+
+
 def test_paged_attention_decode_in_a_cuda_graph():
     """Launch parameters come from shapes only, so a captured graph replays for new lengths."""
     args = list(decode_args(32, 16, 8, 128, 256, [1500] * 32, BF16, False))
@@ -212,6 +241,25 @@ def test_gemv(N, K, bias, silu_mul):
     assert kernels.linear(x, w, b, silu_mul, out=out) is out and torch.equal(out, got)
     two = kernels.linear(torch.cat([x, x]), w, b, silu_mul)
     assert (two.double() - want).abs().max() <= 1e-2 * want.abs().max()
+
+
+@pytest.mark.parametrize("N,K,residual", [(4096, 1024, True), (6144, 1024, True), (4096, 1024, False),
+                                          (1000, 3000, True)])
+def test_norm_linear(N, K, residual):
+    """RMSNorm of x + residual inside the GEMV, at Qwen3-0.6B's q/k/v and gate/up (and odd sizes):
+    the residual stream bit for bit as fused_add_rms_norm leaves it, the product within the bf16
+    rounding of the result of norm-then-product in float64."""
+    torch.manual_seed(5)
+    w = torch.randn(N, K, dtype=BF16, device="cuda") * 0.05
+    g = torch.rand(K, dtype=BF16, device="cuda") + 0.5
+    x = torch.randn(1, K, dtype=BF16, device="cuda") * 4
+    r = torch.randn(1, K, dtype=BF16, device="cuda") * 4 if residual else None
+    normed, want_h = (reference.rms_norm(x, g, 1e-6), x) if r is None else reference.fused_add_rms_norm(x, r, g, 1e-6)
+    want = normed.double() @ w.double().t()
+    y, h = kernels.norm_linear(x, r, g, 1e-6, w)
+    assert torch.equal(h, want_h) and (y.double() - want).abs().max() <= 1e-2 * want.abs().max()
+    y2, h2 = kernels.norm_linear(torch.cat([x, x]), None if r is None else torch.cat([r, r]), g, 1e-6, w)
+    assert torch.equal(h2[1:], want_h) and (y2[1:].double() - want).abs().max() <= 1e-2 * want.abs().max()
 
 
 @pytest.mark.parametrize("norm", [True, False])  # Qwen3, and Qwen2/Llama (RoPE alone)

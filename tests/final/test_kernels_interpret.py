@@ -252,6 +252,47 @@ def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, key
     assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == F32 else 2e-3)
 
 
+@pytest.mark.parametrize("dtype,fp8,num_splits,keys_first,norm,head_dim", [
+    (F32, False, 3, False, True, 16), (F16, False, 1, False, True, 16), (F32, False, None, False, False, 24),
+    (F16, True, 3, True, True, 16), (F16, True, 1, True, False, 16)])
+def test_paged_attention_decode_normalizes_and_rotates(dtype, fp8, num_splits, keys_first, norm, head_dim, monkeypatch):
+    """rope: q and the new keys come unrotated, at position context_len - 1 of each sequence; the
+    kernel normalizes (Qwen3) and rotates them itself. The same as qk_norm_rope first and the
+    plain kernel after: the output, and the key it stores in the cache. A head_dim of 24: the
+    pairs of a head that does not fill its tile."""
+    monkeypatch.setattr(decode_attention, "BLOCK_N", 16)
+    monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
+    lens, block_size, Hkv = [1, 5, 16, 37, 0, 53], 16, 2  # 0: a CUDA graph's padding row
+    q, kv = decode_inputs(6, 2, Hkv, head_dim, block_size, lens, dtype, fp8, seed=9)
+    q = q * 3
+    caches = (kv["k_cache"], kv["v_cache"])
+    assert decode_attention.uses_keys_first(q, *caches) == keys_first
+    key, value = torch.randn(2, 6, Hkv, head_dim, dtype=dtype) * 3
+    slots = torch.tensor([-1 if n == 0 else kv["block_tables"][b, (n - 1) // block_size].item() * block_size
+                          + (n - 1) % block_size for b, n in enumerate(lens)])
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    freqs = torch.arange(64).float()[:, None] * inv_freq[None, :]
+    cos_sin = torch.cat([freqs.cos(), freqs.sin()], dim=-1)[:, None, :]  # (64, 1, d) as RotaryEmbedding builds it
+    weights = (torch.rand(head_dim, dtype=dtype) + 0.5, torch.rand(head_dim, dtype=dtype) + 0.5) if norm else (None, None)
+    copies = [c.clone() for c in caches]
+    scales = (kv["k_scale"], kv["v_scale"])
+    args = (kv["block_tables"], kv["context_lens"], 0.25, *scales)
+    out = decode_attention.paged_attention_decode(q, *caches, *args, new_kv=(key, value, slots),
+                                                  rope=(cos_sin, *weights, 1e-6), num_splits=num_splits)
+    positions = (kv["context_lens"].long() - 1).clamp(min=0)
+    q_rot, key_rot = rotary.qk_norm_rope(q.clone(), key.clone(), positions, cos_sin, *weights, 1e-6)
+    want = decode_attention.paged_attention_decode(q_rot, *copies, *args, new_kv=(key_rot, value, slots),
+                                                   num_splits=num_splits)
+    tol = 1e-5 if dtype == F32 else 2e-3
+    assert_close(out, want, tol)
+    assert_close(caches[0].float(), copies[0].float(), tol * 3 if not fp8 else 0.6)  # an FP8 code may round the other way
+    assert torch.equal(caches[1].view(torch.uint8), copies[1].view(torch.uint8))  # values are not rotated
+    assert (out[4] == 0).all()
+    # the reference's queries over the cache the kernel left (the interpreter rounds to FP8 its own way)
+    ref_q, _ = reference.qk_norm_rope(q, key, positions, cos_sin, *weights, 1e-6)
+    assert_close(out, reference.paged_attention_decode(ref_q, *caches, *args), 1e-5 if dtype == F32 else 4e-3)
+
+
 @pytest.mark.parametrize("group,num_kv_heads,block_m,dtype,fp8", [
     (1, 2, 16, F32, False), (2, 1, 64, F16, False), (3, 2, 16, F32, False), (4, 1, 16, F16, False),
     (4, 1, 64, F32, False), (2, 1, 16, F16, True), (3, 1, 64, F32, True)])
@@ -402,3 +443,28 @@ def test_gemv_one_row(dtype, bias, silu_mul, monkeypatch):
     assert kernels.linear(x, w, b, silu_mul, out=out) is out and torch.equal(out, got)
     two_rows = torch.cat([x, x])  # two rows: torch's product, the same numbers
     assert torch.allclose(kernels.linear(two_rows, w, b, silu_mul).double(), want.expand(2, -1), atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype,residual,bias", [(F32, True, False), (F16, True, True), (F32, False, True)])
+def test_norm_linear_one_row(dtype, residual, bias, monkeypatch):
+    """RMSNorm of x + residual read by the GEMV as it loads x: the sum of squares over two K tiles
+    (the second partial), the new residual stream written once (by the first of ten programs) and
+    equal to x + residual, and without a residual (the first layer) x itself handed back."""
+    from nanovllm_final.kernels import gemv
+
+    monkeypatch.setattr(gemv, "tile", lambda N, K: (4, 64, 4, 2))
+    torch.manual_seed(6)
+    N, K = 37, 96
+    w, g = torch.randn(N, K, dtype=dtype), torch.rand(K, dtype=dtype) + 0.5
+    b = torch.randn(N, dtype=dtype) if bias else None
+    x = torch.randn(1, K, dtype=dtype) * 3
+    r = torch.randn(1, K, dtype=dtype) * 3 if residual else None
+    want_y, want_h = reference.norm_linear(x, r, g, 1e-6, w, b)
+    y, h = kernels.norm_linear(x, r, g, 1e-6, w, b)
+    assert y.shape == (1, N) and y.dtype == dtype and h.shape == x.shape
+    assert torch.equal(h, want_h) and (residual or h is x)
+    tol = 1e-4 if dtype == F32 else 3e-2
+    assert torch.allclose(y.double(), want_y.double(), atol=tol, rtol=tol), (y.double() - want_y.double()).abs().max()
+    rows = torch.cat([x, -x]), torch.cat([r, r]) if residual else None  # two rows: the norm's kernel, then torch
+    y2, h2 = kernels.norm_linear(*rows, g, 1e-6, w, b)
+    assert torch.allclose(y2[:1].double(), want_y.double(), atol=tol, rtol=tol) and torch.equal(h2[:1], want_h)
