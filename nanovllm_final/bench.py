@@ -18,7 +18,8 @@ host), and the kernels of two prefill steps and five decode steps (torch.profile
 with the decode steps' time by what the kernels do (matrix products, attention, norms, ...), the
 gaps between kernels, and the bound of reading the weights once. `--num-seqs 1 --profile` is the
 one-sequence view: what a single stream's time per output token is made of.
---async-scheduling on|off picks the engine's mode (config.async_scheduling).
+--async-scheduling on|off picks the engine's mode (config.async_scheduling); --pdl on|off whether
+kernels launch with programmatic dependent launch where the GPU has it (kernels/pdl.py).
 
 --out measurements/NAME.json --runs 3 --kv-cache-dtype auto,fp8 runs the benchmark --runs times for
 each KV cache type, each run in a fresh process, and writes one measurement file (the format of
@@ -41,6 +42,7 @@ from pathlib import Path
 import torch
 
 from nanovllm_final import LLM, SamplingParams
+from nanovllm_final.kernels import pdl
 
 QWEN3_0_6B = dict(
     architectures=["Qwen3ForCausalLM"], vocab_size=151936, hidden_size=1024, intermediate_size=3072,
@@ -68,6 +70,8 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", action="store_true", help="say where the time goes (GPU)")
     parser.add_argument("--async-scheduling", choices=["auto", "on", "off"], default="auto",
                         help="host one step ahead of the GPU (auto: the engine's default)")
+    parser.add_argument("--pdl", choices=["on", "off"], default="on",
+                        help="programmatic dependent launch of the kernels, where the GPU has it (kernels/pdl.py)")
     parser.add_argument("--json", help="where to write the results (default: bench_results/bench-<time>.json)")
     parser.add_argument("--out", help="write a measurement file here (measurements/README.md), from --runs fresh runs of each KV cache type")
     parser.add_argument("--runs", type=int, default=3, help="with --out: runs of each KV cache type, one process each (default 3)")
@@ -85,6 +89,7 @@ def main(argv=None) -> None:
     total = sum(p.max_tokens for p in params)
     if args.num_seqs == 256:
         assert total == CHECKSUM, f"workload drifted: {total} output tokens, expected {CHECKSUM}"
+    pdl.ENABLED = args.pdl == "on"
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "config.json").write_text(json.dumps(QWEN3_0_6B))
         llm = LLM(folder, load_format="dummy", kv_cache_dtype=args.kv_cache_dtype,
@@ -102,7 +107,7 @@ def main(argv=None) -> None:
         env["copy_gb_per_s"] = copy_bandwidth()
     print(f"device: {env['device']} | torch {env['torch']} | triton {env['triton']} | kv cache: {args.kv_cache_dtype} | "
           f"blocks: {llm.config.num_kvcache_blocks} x {llm.config.kvcache_block_size} | "
-          f"cuda graphs: {not args.enforce_eager} | async scheduling: {llm.config.async_scheduling} | "
+          f"cuda graphs: {not args.enforce_eager} | async scheduling: {llm.config.async_scheduling} | PDL: {args.pdl} | "
           f"preemptions: {llm.scheduler.num_preemptions}"
           + (f" | device copy: {env['copy_gb_per_s']:.0f} GB/s" if env.get("copy_gb_per_s") else ""))
     print(f"Total: {total} tok, Time: {seconds:.2f} s, Throughput: {total / seconds:.2f} tok/s")
@@ -110,7 +115,7 @@ def main(argv=None) -> None:
                   output_tokens=total, seconds=seconds, tokens_per_s=total / seconds, kv_cache_dtype=args.kv_cache_dtype,
                   kv_cache=kv_cache_label(args.kv_cache_dtype, llm.config.dtype),
                   num_seqs=args.num_seqs, cuda_graphs=not args.enforce_eager,
-                  async_scheduling=llm.config.async_scheduling, **env,
+                  async_scheduling=llm.config.async_scheduling, pdl=args.pdl == "on", **env,
                   num_kvcache_blocks=llm.config.num_kvcache_blocks, preemptions=llm.scheduler.num_preemptions)
     if latency:
         for name, values in latency.items():
@@ -138,7 +143,7 @@ def record(args, argv: list[str], kv_dtypes: list[str]) -> None:
     """--out: each KV cache type --runs times, each run a fresh process (as the numbers were always
     taken: one process per run), then one measurement file from all of them."""
     child = ["--num-seqs", str(args.num_seqs), "--max-model-len", str(args.max_model_len),
-             "--async-scheduling", args.async_scheduling] + (["--enforce-eager"] if args.enforce_eager else [])
+             "--async-scheduling", args.async_scheduling, "--pdl", args.pdl] + (["--enforce-eager"] if args.enforce_eager else [])
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         for kv in kv_dtypes:
@@ -352,8 +357,8 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
 
 # What each kernel of a decode step does, by a fragment of its name (first match wins).
 KERNEL_GROUPS = (
-    ("matrix products (cuBLAS)", ("nvjet", "gemm", "gemv", "cutlass", "xmma", "splitk")),
-    ("attention", ("decode_split", "decode_attention", "attn", "_prefill_kernel")),
+    ("matrix products", ("nvjet", "gemm", "gemv", "cutlass", "xmma", "splitk")),
+    ("attention", ("decode_split", "decode_reduce", "decode_attention", "attn", "_prefill_kernel")),
     ("add + RMSNorm", ("rms_norm",)),
     ("q/k norm + rotary", ("rope", "rotary")),
     ("SiLU and multiply", ("silu",)),
@@ -401,6 +406,9 @@ def decode_breakdown(averages, window: list[dict], weight_bytes: int, copy_gb_pe
             extra = f"   {weight_bytes / 1e9:.2f} GB of weights at {weight_bytes / (us / n * 1e-6) / 1e12:.2f} TB/s"
         lines.append(f"  {group:28s} {count / n:8.0f} {us / n:9.1f} {us / n / step_us:6.0%}{extra}")
     lines.append(f"  {'gaps between kernels':28s} {'':8s} {step_us - busy:9.1f} {(step_us - busy) / step_us:6.0%}")
+    if busy > step_us:
+        lines.append("  (below zero: the kernels overlap. With PDL a kernel starts before the one before it ends, and "
+                     "its time includes the wait; --pdl off gives each kernel's own time, in a slower step)")
     if copy_gb_per_s:
         bound = weight_bytes / (copy_gb_per_s * 1e9) * 1e6
         lines.append(f"  the bound: the weights read once at the copy's {copy_gb_per_s:.0f} GB/s: {bound:.0f} µs "

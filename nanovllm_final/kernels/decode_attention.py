@@ -50,7 +50,9 @@ import triton.language as tl
 
 from .decode_split import decode_reduce_kernel, decode_split_kernel
 from .decode_split_fp8 import tensor_descriptors
+from .pdl import pdl
 from .reference import FP8_MAX, is_fp8, is_key_major
+from .rotary import qk_norm_rope
 
 # Tiles: keys per tile, warps, pipeline stages (and for FP8 a register cap), from sweeps
 # (tools/tune_kernels.py). bf16, fp16 and fp32 caches:
@@ -60,7 +62,9 @@ BLOCK_N, NUM_WARPS, NUM_STAGES = 64, 4, 2
 FP8_BLOCK_N, FP8_NUM_WARPS, FP8_NUM_STAGES, FP8_MAXNREG = 64, 4, 3, 128
 # FP8 caches, a launch of at least FP8_LARGE_MIN_PROGRAMS programs per SM: 128-key tiles.
 FP8_LARGE_BLOCK_N, FP8_LARGE_MIN_PROGRAMS, FP8_LARGE_MAXNREG, FP8_LARGE_NUM_STAGES = 128, 2, 168, 3
-MIN_SPLIT_TOKENS = 128  # never split a context into pieces shorter than this (256 made one sequence's token 5% slower)
+# Never split a context into pieces shorter than this: one sequence's token took 1% less time with
+# 64 than with 128 (H100, PDL), 5% more with 256.
+MIN_SPLIT_TOKENS = 64
 # Split length (choose_split_tokens): the best split grows with the batch, about this many keys
 # per program per SM.
 SPLIT_TOKENS_PER_PROGRAM_PER_SM = 320
@@ -133,9 +137,11 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     sequence's token of this step (B, Hkv, d), at position context_len - 1 and to be stored at
     slot_mapping (-1: already in the cache). The program that holds a context's last key attends
     to it from registers and stores it, so a decode step needs no store_kvcache launch.
-    rope (cos_sin_cache, q_weight, k_weight, eps), with new_kv: q and the new keys as the
-    projection gave them; every program normalizes (q_weight not None) and rotates the queries it
-    reads, and the one that stores the key that key, as qk_norm_rope would have: no launch for it.
+    rope (positions, cos_sin_cache, q_weight, k_weight, eps), with new_kv: q and the new keys as
+    the projection gave them, at positions (B,) (context_len - 1 in the engine); every program
+    normalizes (q_weight not None) and rotates the queries it reads, and the one that stores the
+    key that key, as qk_norm_rope would have: no launch for it.
+    (Keys-first tiles instead rotate q and the new keys in place with qk_norm_rope's kernel first.)
     num_splits: cut max_context (the block table's width) into that many pieces; None: pieces of
     choose_split_tokens keys.
     An FP8 cache with V key-major is read in whole tiles, past each context's end inside its last
@@ -175,11 +181,16 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
         new_k = new_v = slot_mapping = q  # unused pointers
     if rope is not None:
         assert new_kv is not None, "rope needs new_kv: the keys it rotates are the step's new ones"
-        cos_sin, q_norm, k_norm, rope_eps = rope
-        assert cos_sin.dtype == torch.float32 and cos_sin.is_contiguous() and cos_sin.shape[-1] == head_dim
+        positions, cos_sin, q_norm, k_norm, rope_eps = rope
+        assert positions.shape == (B,) and cos_sin.dtype == torch.float32 and cos_sin.is_contiguous() and cos_sin.shape[-1] == head_dim
         assert head_dim % 2 == 0
-    else:
-        cos_sin, q_norm, k_norm, rope_eps = q, None, None, 0.0
+    if rope is not None and keys_first:
+        # Keys-first tiles run under a register cap: q and the new keys are rotated by qk_norm_rope's
+        # kernel first (in place), which kept nano-vllm's FP8 workload as fast as before (H100).
+        q, new_k = qk_norm_rope(q, new_k, positions, cos_sin, q_norm, k_norm, rope_eps)
+        rope = None
+    if rope is None:
+        positions, cos_sin, q_norm, k_norm, rope_eps = q, q, None, None, 0.0
     if q_norm is None:
         q_norm = k_norm = q  # unused pointers
     if num_splits > 1:
@@ -188,27 +199,29 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
     else:
         part_out = part_lse = out  # unused pointers
     tma = keys_first and has_tma(q.device)
+    split_pdl = pdl(q.device) and not keys_first  # PDL cost the FP8 workload another 0.6%
     k_desc, v_desc = tensor_descriptors(k_cache, v_cache, block_n, block_d) if tma else (None, None)
     decode_split_kernel[(num_kv_heads, num_splits, B)](
         q, k_cache, v_cache, k_scale, v_scale, block_tables, context_lens,
-        out, part_out, part_lse, new_k, new_v, slot_mapping, cos_sin, q_norm, k_norm, rope_eps, k_desc, v_desc,
+        out, part_out, part_lse, new_k, new_v, slot_mapping, k_desc, v_desc,
         scale * math.log2(math.e),
         q.stride(0), q.stride(1), out.stride(0), out.stride(1),
         new_k.stride(0), new_k.stride(1), new_v.stride(0), new_v.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2), v_cache.stride(3), block_tables.stride(0),
-        H, num_kv_heads, head_dim, group, split_size, num_splits,
+        H, num_kv_heads, head_dim, group, split_size, num_splits, positions, cos_sin, q_norm, k_norm, rope_eps,
         BLOCK_SIZE=block_size, GROUP_PAD=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
         BLOCK_D=block_d, FP8=fp8, FP8_MAX=FP8_MAX, DOT_DTYPE=tl.float32 if q.dtype == torch.float32 else tl.float16,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32", ONE_SPLIT=num_splits == 1,
         STORE=new_kv is not None, V_KEY_MAJOR=is_key_major(v_cache, k_cache), KEYS_FIRST=keys_first,
-        TABLE_PAD=table_pad, TMA=tma, ROPE=rope is not None, QK_NORM=rope is not None and rope[1] is not None,
-        num_warps=num_warps, num_stages=num_stages, maxnreg=maxnreg,
+        TABLE_PAD=table_pad, TMA=tma, ROPE=rope is not None, QK_NORM=rope is not None and rope[2] is not None,
+        PDL=split_pdl, num_warps=num_warps, num_stages=num_stages, maxnreg=maxnreg, launch_pdl=split_pdl,
     )
     if num_splits > 1:
         decode_reduce_kernel[(B, H)](
             part_out, part_lse, context_lens, out, out.stride(0), out.stride(1),
             H, head_dim, split_size, num_splits,
-            SPLIT_PAD=triton.next_power_of_2(num_splits), BLOCK_D=block_d, num_warps=4,
+            SPLIT_PAD=triton.next_power_of_2(num_splits), BLOCK_D=block_d, PDL=pdl(q.device), num_warps=4,
+            launch_pdl=pdl(q.device),
         )
     return out

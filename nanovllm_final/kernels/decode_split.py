@@ -8,7 +8,7 @@ share KV head `kv_head` to the keys [start, end) of sequence `seq`, in five step
   2. With the step's new tokens (STORE), the split that holds the context's last key loads that
      key and value from the projection (load_new_token): the cache does not hold them yet, so the
      tiles stop one key short of the end. With ROPE the key comes straight from the projection
-     and is normalized (QK_NORM, Qwen3) and rotated at position context_len - 1 first.
+     and is normalized (QK_NORM, Qwen3) and rotated at its position first.
   3. The group's queries, as the rows of one matrix (with ROPE normalized and rotated as the key
      is), an FP8 cache's key scale folded in.
   4. The tiles, one online-softmax step each, and the step's token from registers, which is then
@@ -27,6 +27,7 @@ schedules the loop differently from the code that was measured (docs/kernels.md)
 
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from .attention_tile import attend_tile, fold_fp8_scales
 from .decode_split_fp8 import attend_split_keys_first
@@ -114,19 +115,23 @@ def decode_split_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, k_scale_ptr, v_scale_ptr, block_tables_ptr, context_lens_ptr,
     out_ptr, part_out_ptr, part_lse_ptr,
     new_k_ptr, new_v_ptr, slot_mapping_ptr,  # with STORE: this step's tokens (each context's last key)
-    cos_sin_ptr, q_norm_ptr, k_norm_ptr, rope_eps,  # with ROPE: RoPE's table, the q/k norms' weights (QK_NORM)
     k_desc, v_desc,  # with TMA: tensor descriptors of the caches (decode_split_fp8.tensor_descriptors)
     qk_scale,  # softmax scale * log2(e): the kernel works in base 2
     stride_qb, stride_qh, stride_ob, stride_oh, stride_nkb, stride_nkh, stride_nvb, stride_nvh,
     stride_cb, stride_ct, stride_ch, stride_vb, stride_vt, stride_vh, stride_vd, stride_bt,
     num_heads, num_kv_heads, head_dim, group, split_size, num_splits,  # num_kv_heads: not read (module docstring)
+    # with ROPE: each sequence's position, RoPE's table, the q/k norms' weights (QK_NORM). Last, so that
+    # the parameters above keep their places in the parameter bank (module docstring).
+    positions_ptr, cos_sin_ptr, q_norm_ptr, k_norm_ptr, rope_eps,
     BLOCK_SIZE: tl.constexpr, GROUP_PAD: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     FP8: tl.constexpr, FP8_MAX: tl.constexpr, DOT_DTYPE: tl.constexpr, DOT_PRECISION: tl.constexpr,
     ONE_SPLIT: tl.constexpr, STORE: tl.constexpr,
     V_KEY_MAJOR: tl.constexpr,  # queries-first tiles: V laid out as K, or key-major
     KEYS_FIRST: tl.constexpr, TABLE_PAD: tl.constexpr, TMA: tl.constexpr,  # keys-first tiles (decode_split_fp8.py)
-    ROPE: tl.constexpr, QK_NORM: tl.constexpr,
+    ROPE: tl.constexpr, QK_NORM: tl.constexpr, PDL: tl.constexpr,
 ):
+    if PDL:  # pdl.py: start while the kernel before (q/k/v's product) finishes
+        gdc_launch_dependents()
     kv_head = tl.program_id(0)  # the fastest-varying: a sequence's programs start together,
     split = tl.program_id(1)  # and sequences start in batch order (the scheduler puts the longest first)
     seq = tl.program_id(2)
@@ -137,20 +142,27 @@ def decode_split_kernel(
     heads = kv_head * group + offs_g  # the query heads that read this KV head
     mask_gd = (offs_g[:, None] < group) & (offs_d[None, :] < head_dim)
     out_ptrs = out_ptr + seq * stride_ob + heads[:, None] * stride_oh + offs_d[None, :]
+    # context_lens and the block tables come from the host before the step, not from the kernel
+    # before: a program may read them, and leave, before it waits for that kernel (PDL).
     if start >= context_len:  # 1. this split lies past the end of a short context: nothing to read
         if ONE_SPLIT:  # context_len 0 (a padding row of a CUDA-graph batch): zeros, not garbage
+            if PDL:
+                gdc_wait()  # out may share memory with what the kernel before still reads
             tl.store(out_ptrs, tl.zeros([GROUP_PAD, BLOCK_D], out_ptr.dtype.element_ty), mask=mask_gd)
         return
+    if PDL:
+        gdc_wait()  # q and the new token are the kernel before's output
     end = tl.minimum(start + split_size, context_len)
     if STORE:  # 2. the split that holds the last key (this step's token) takes it from registers
         slot, mask_d, new_k, new_v, read_end = load_new_token(new_k_ptr, new_v_ptr, slot_mapping_ptr, seq, kv_head,
                                                               end, context_len, offs_d, head_dim,
                                                               stride_nkb, stride_nkh, stride_nvb, stride_nvh)
         if ROPE:
+            pos = tl.load(positions_ptr + seq)
             new_k_partner = tl.load(new_k_ptr + seq * stride_nkb + kv_head * stride_nkh + rope_partner(offs_d, head_dim),
                                     mask=mask_d, other=0.0)
             new_k = tl.reshape(norm_rope_rows(tl.expand_dims(new_k, 0), tl.expand_dims(new_k_partner, 0), offs_d,
-                                              head_dim, cos_sin_ptr, context_len - 1, k_norm_ptr, rope_eps, QK_NORM),
+                                              head_dim, cos_sin_ptr, pos, k_norm_ptr, rope_eps, QK_NORM),
                                (BLOCK_D,))
     else:
         read_end = end
@@ -159,8 +171,8 @@ def decode_split_kernel(
     q = tl.load(q_ptrs + offs_d[None, :], mask=mask_gd, other=0.0)  # 3. (GROUP_PAD, BLOCK_D)
     if ROPE:
         q_partner = tl.load(q_ptrs + rope_partner(offs_d, head_dim)[None, :], mask=mask_gd, other=0.0)
-        q = norm_rope_rows(q, q_partner, offs_d, head_dim, cos_sin_ptr, context_len - 1, q_norm_ptr, rope_eps,
-                           QK_NORM)
+        q = norm_rope_rows(q, q_partner, offs_d, head_dim, cos_sin_ptr, tl.load(positions_ptr + seq), q_norm_ptr,
+                           rope_eps, QK_NORM)
     q, out_scale = fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, FP8, DOT_DTYPE)
 
     m_i = tl.full([GROUP_PAD], float("-inf"), tl.float32)  # 4. running max of the scores (base 2)
@@ -202,10 +214,13 @@ def decode_split_kernel(
 def decode_reduce_kernel(
     part_out_ptr, part_lse_ptr, context_lens_ptr, out_ptr,
     stride_ob, stride_oh, num_heads, head_dim, split_size, num_splits,
-    SPLIT_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+    SPLIT_PAD: tl.constexpr, BLOCK_D: tl.constexpr, PDL: tl.constexpr,
 ):
     """One program per (sequence, query head): the splits' partial outputs weighed by their share
     of the softmax mass, exp2(lse - max lse)."""
+    if PDL:  # pdl.py
+        gdc_launch_dependents()
+        gdc_wait()
     seq = tl.program_id(0)
     head = tl.program_id(1)
     used = tl.cdiv(tl.load(context_lens_ptr + seq), split_size)  # splits that saw any token

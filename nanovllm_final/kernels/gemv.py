@@ -24,8 +24,10 @@ Speed: `python -m tools.bench_skinny` (GPU)
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from . import activation, reference, rmsnorm
+from .pdl import pdl
 
 
 @triton.jit
@@ -40,19 +42,27 @@ def _load_summed(x_ptr, r_ptr, offs_k, K, ADD_RESIDUAL: tl.constexpr):
 @triton.jit
 def _gemv_kernel(x_ptr, w_ptr, b_ptr, y_ptr, r_ptr, g_ptr, h_ptr, eps, N, K: tl.constexpr, stride_wn,
                  HAS_BIAS: tl.constexpr, SILU_MUL: tl.constexpr, NORM: tl.constexpr, ADD_RESIDUAL: tl.constexpr,
-                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PDL: tl.constexpr):
     offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    w_rows = w_ptr + offs_n[:, None].to(tl.int64) * stride_wn
+    offs_k = tl.arange(0, BLOCK_K)
+    # The first tile of W: no earlier kernel writes it, so with PDL (pdl.py) it is read while the
+    # kernel before this one (whose output is x) still runs.
+    w = tl.load(w_rows + offs_k[None, :], mask=(offs_n[:, None] < N) & (offs_k[None, :] < K), other=0.0)
+    if PDL:
+        gdc_launch_dependents()  # the next kernel may start its own weight reads
+        gdc_wait()  # x is the kernel before's output: wait for it
     if NORM:  # 1 / rms of h = x (+ residual) over the whole row, before the product reads it
         squares = tl.zeros((BLOCK_K,), dtype=tl.float32)
         for k0 in range(0, K, BLOCK_K):
-            h = _load_summed(x_ptr, r_ptr, k0 + tl.arange(0, BLOCK_K), K, ADD_RESIDUAL)
+            h = _load_summed(x_ptr, r_ptr, k0 + offs_k, K, ADD_RESIDUAL)
             squares += h * h
         rstd = 1.0 / tl.sqrt(tl.sum(squares, axis=0) / K + eps)
     acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):  # K is a compile-time constant: a model has a handful of them
         offs_k = k0 + tl.arange(0, BLOCK_K)
-        w = tl.load(w_ptr + offs_n[:, None].to(tl.int64) * stride_wn + offs_k[None, :],
-                    mask=(offs_n[:, None] < N) & (offs_k[None, :] < K), other=0.0)  # (BLOCK_N, BLOCK_K)
+        next_k = offs_k + BLOCK_K  # the next tile of W, read while this one is multiplied (none past K)
+        w_next = tl.load(w_rows + next_k[None, :], mask=(offs_n[:, None] < N) & (next_k[None, :] < K), other=0.0)
         if SILU_MUL:
             gate = tl.load(x_ptr + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)
             up = tl.load(x_ptr + K + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)
@@ -67,6 +77,7 @@ def _gemv_kernel(x_ptr, w_ptr, b_ptr, y_ptr, r_ptr, g_ptr, h_ptr, eps, N, K: tl.
         else:
             x = tl.load(x_ptr + offs_k, mask=offs_k < K, other=0.0)  # (BLOCK_K,)
         acc += tl.sum(w.to(tl.float32) * x.to(tl.float32)[None, :], axis=1)
+        w = w_next
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
     tl.store(y_ptr + offs_n, acc.to(y_ptr.dtype.element_ty), mask=offs_n < N)
@@ -87,8 +98,8 @@ def _launch(x, weight, bias, y, silu_mul=False, residual=None, norm_weight=None,
         x, weight, bias if bias is not None else weight, y, residual if residual is not None else x,
         norm_weight if norm_weight is not None else weight, summed if summed is not None else y, eps, N, K,
         weight.stride(0), HAS_BIAS=bias is not None, SILU_MUL=silu_mul, NORM=norm_weight is not None,
-        ADD_RESIDUAL=residual is not None, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=num_warps,
-        num_stages=num_stages)
+        ADD_RESIDUAL=residual is not None, BLOCK_N=block_n, BLOCK_K=block_k, PDL=pdl(x.device),
+        num_warps=num_warps, num_stages=num_stages, launch_pdl=pdl(x.device))
     return y
 
 

@@ -101,16 +101,14 @@ def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scal
                            k_scale=None, v_scale=None, new_kv=None, rope=None):
     """One new query per sequence against its whole cached context. q (B, H, d) -> (B, H, d).
     new_kv (key, value, slot_mapping): this step's tokens, stored first (store_kvcache).
-    rope (cos_sin_cache, q_weight, k_weight, eps), with new_kv: q and key are first normalized and
-    rotated (qk_norm_rope) at position context_len - 1.
+    rope (positions, cos_sin_cache, q_weight, k_weight, eps), with new_kv: q and key are first
+    normalized and rotated (qk_norm_rope) at positions (B,).
 
     Sequences go in groups of similar context length, each group's blocks gathered only up to its
     longest context: reading the cache is most of the work, and one batch padded to the longest
     context of all would read up to twice as much."""
     if rope is not None:
-        cos_sin, q_weight, k_weight, eps = rope
-        positions = (context_lens.long() - 1).clamp(min=0)  # context_len 0: a padding row, all zeros anyway
-        q, key = qk_norm_rope(q, new_kv[0], positions, cos_sin, q_weight, k_weight, eps)
+        q, key = qk_norm_rope(q, new_kv[0], *rope)
         new_kv = (key, *new_kv[1:])
     if new_kv is not None:
         key, value, slot_mapping = new_kv

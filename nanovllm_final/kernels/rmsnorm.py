@@ -18,14 +18,20 @@ Check: `python -m pytest tests/final/test_kernels.py -q` (CPU: Triton's interpre
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
+from .pdl import pdl
 
 
 @triton.jit
 def _rms_norm_kernel(
     x_ptr, residual_ptr, weight_ptr, out_ptr, summed_ptr,
     stride_x, stride_r, stride_o, stride_s, hidden, eps,
-    BLOCK: tl.constexpr, ADD_RESIDUAL: tl.constexpr,
+    BLOCK: tl.constexpr, ADD_RESIDUAL: tl.constexpr, PDL: tl.constexpr,
 ):
+    if PDL:  # pdl.py: start while the kernel before finishes, wait for its output
+        gdc_launch_dependents()
+        gdc_wait()
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
     mask = offs < hidden
@@ -65,8 +71,8 @@ def _launch(x, residual, weight, eps):
         _rms_norm_kernel[(rows,)](
             x2, r2, weight, out2, summed2,
             x2.stride(0), r2.stride(0), out2.stride(0), summed2.stride(0), hidden, eps,
-            BLOCK=block, ADD_RESIDUAL=residual is not None,
-            num_warps=max(1, min(16, block // 256)),
+            BLOCK=block, ADD_RESIDUAL=residual is not None, PDL=pdl(x.device),
+            num_warps=max(1, min(16, block // 256)), launch_pdl=pdl(x.device),
         )
     return out, summed
 

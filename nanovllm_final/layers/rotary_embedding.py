@@ -50,12 +50,13 @@ class RotaryEmbedding(nn.Module):
         cache = torch.cat([freqs.cos(), freqs.sin()], dim=-1)[:, None, :]  # (P, 1, d): cos | sin
         self.register_buffer("cos_sin_cache", cache, persistent=False)
 
-    def decode_args(self, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None) -> tuple:
+    def decode_args(self, positions: torch.Tensor, q_norm: RMSNorm | None = None,
+                    k_norm: RMSNorm | None = None) -> tuple:
         """What a decode step's attention kernel needs to normalize and rotate q and the new k
         itself (kernels.paged_attention_decode's rope): no launch of its own for them."""
         if q_norm is None:
-            return self.cos_sin_cache, None, None, 0.0
-        return self.cos_sin_cache, q_norm.weight, k_norm.weight, q_norm.eps
+            return positions, self.cos_sin_cache, None, None, 0.0
+        return positions, self.cos_sin_cache, q_norm.weight, k_norm.weight, q_norm.eps
 
     def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                 q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None):

@@ -61,7 +61,7 @@ class Qwen3Attention(nn.Module):
             q, k = self.rotary_emb(positions, q, k, *norms)  # one pass on the GPU
             o = self.attn(q, k, v)  # (N, H, d)
         else:  # a decode step: the attention kernel normalizes and rotates q and the new k as it loads them
-            o = self.attn(q, k, v, rope=self.rotary_emb.decode_args(*norms))
+            o = self.attn(q, k, v, rope=self.rotary_emb.decode_args(positions, *norms))
         return self.o_proj(o.flatten(1)), residual  # (N, D), all-reduced across ranks
 
 

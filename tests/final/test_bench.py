@@ -33,12 +33,27 @@ def test_decode_breakdown_groups_kernels_and_counts_the_gaps():
     lines = bench.decode_breakdown(averages, window, weight_bytes=1_200_000_000, copy_gb_per_s=3000.0)
     assert "1 sequences; steps 10-11" in lines[0] and "1000 µs" in lines[0]
     row = {line[:30].strip(): line[30:].split() for line in lines[2:]}
-    assert row["matrix products (cuBLAS)"][:3] == ["10", "600.0", "60%"]
+    assert row["matrix products"][:3] == ["10", "600.0", "60%"]
     assert "1.20 GB of weights at 2.00 TB/s" in next(line for line in lines if "matrix" in line)
     assert row["attention"][:2] == ["2", "100.0"] and row["other"][:2] == ["1", "10.0"]
     assert row["gaps between kernels"] == ["190.0", "19%"]  # 1000 µs less 810 µs of kernels
     assert lines[-1].strip().startswith("the bound: the weights read once at the copy's 3000 GB/s: 400 µs (2.5x")
     assert list(lines[2:]).index(next(line for line in lines if "matrix" in line)) == 0  # the largest first
+
+
+def test_decode_breakdown_says_when_kernels_overlap():
+    """With PDL a kernel starts before the one before it ends: the kernels' times add up to more
+    than the step, and the report says why the gaps are below zero."""
+    from types import SimpleNamespace as K
+
+    averages = [K(key="_gemv_kernel", count=10, device_time_total=900.0), K(key="decode_reduce_kernel", count=2, device_time_total=300.0)]
+    window = [dict(step=5, seqs=1, tokens=1, gpu_ms=1.0)]
+    lines = bench.decode_breakdown(averages, window, weight_bytes=1_200_000_000, copy_gb_per_s=None)
+    row = {line[:30].strip(): line[30:].split() for line in lines[2:]}
+    assert row["gaps between kernels"] == ["-200.0", "-20%"] and row["attention"][:2] == ["2", "300.0"]
+    assert "kernels overlap" in lines[-1] and "--pdl off" in lines[-1]
+    lines = bench.decode_breakdown(averages[:1], window, weight_bytes=1_200_000_000, copy_gb_per_s=None)
+    assert not any("overlap" in line for line in lines)
 
 
 def test_decode_weight_bytes_counts_a_tied_head_once(tiny_qwen3_dir, make_llm):

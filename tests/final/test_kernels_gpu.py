@@ -128,7 +128,7 @@ def test_paged_attention_decode_stores_the_new_token(fp8, tma, batch, monkeypatc
 @pytest.mark.parametrize("fp8,norm", [(False, True), (True, True), (False, False)])
 def test_paged_attention_decode_normalizes_and_rotates(fp8, norm):
     """rope: the kernel normalizes (Qwen3) and rotates q and the new key itself, at position
-    context_len - 1: the same output and cache as qk_norm_rope's kernel first, at Qwen3-0.6B's shapes."""
+    its position: the same output and cache as qk_norm_rope's kernel first, at Qwen3-0.6B's shapes."""
     from nanovllm_final.layers.rotary_embedding import RotaryEmbedding
     rng = random.Random(7)
     batch = 24
@@ -144,10 +144,10 @@ def test_paged_attention_decode_normalizes_and_rotates(fp8, norm):
         if norm else (None, None)
     copies = [k_cache.clone(), v_cache.clone()]
     args = (block_tables, context_lens, scale, k_scale, v_scale)
-    out = kernels.paged_attention_decode(q, k_cache, v_cache, *args, new_kv=(key, value, slots),
-                                         rope=(cos_sin, *weights, 1e-6))
-    q_rot, key_rot = kernels.qk_norm_rope(q.clone(), key.clone(), (context_lens.long() - 1).clamp(min=0), cos_sin,
-                                          *weights, 1e-6)
+    positions = (context_lens.long() - 1).clamp(min=0)  # a decode step's
+    out = kernels.paged_attention_decode(q.clone(), k_cache, v_cache, *args, new_kv=(key.clone(), value, slots),
+                                         rope=(positions, cos_sin, *weights, 1e-6))  # FP8 (keys first): in place
+    q_rot, key_rot = kernels.qk_norm_rope(q.clone(), key.clone(), positions, cos_sin, *weights, 1e-6)
     want = kernels.paged_attention_decode(q_rot, *copies, *args, new_kv=(key_rot, value, slots))
     assert torch.isfinite(out).all() and rel_err(out, want) < 1e-2 and (out[-1] == 0).all()
     assert rel_err(k_cache.float(), copies[0].float()) < 1e-2

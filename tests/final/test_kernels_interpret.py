@@ -277,9 +277,10 @@ def test_paged_attention_decode_normalizes_and_rotates(dtype, fp8, num_splits, k
     copies = [c.clone() for c in caches]
     scales = (kv["k_scale"], kv["v_scale"])
     args = (kv["block_tables"], kv["context_lens"], 0.25, *scales)
-    out = decode_attention.paged_attention_decode(q, *caches, *args, new_kv=(key, value, slots),
-                                                  rope=(cos_sin, *weights, 1e-6), num_splits=num_splits)
-    positions = (kv["context_lens"].long() - 1).clamp(min=0)
+    positions = (kv["context_lens"].long() - 1).clamp(min=0)  # a decode step's
+    out = decode_attention.paged_attention_decode(q.clone(), *caches, *args, new_kv=(key.clone(), value, slots),
+                                                  rope=(positions, cos_sin, *weights, 1e-6),
+                                                  num_splits=num_splits)  # keys first: rotated in place
     q_rot, key_rot = rotary.qk_norm_rope(q.clone(), key.clone(), positions, cos_sin, *weights, 1e-6)
     want = decode_attention.paged_attention_decode(q_rot, *copies, *args, new_kv=(key_rot, value, slots),
                                                    num_splits=num_splits)
