@@ -24,6 +24,8 @@ seqs)`). What it adds beyond chapter 10, and where:
 | LM head and sampler inside the decode graphs | engine/cuda_graph.py, kernels/sampling.py | fewer launches per decode step |
 | FP8 decode-attention tiles (TMA on Hopper) | kernels/decode_attention.py, kernels/attention_tile.py | bandwidth at long contexts |
 | one-row products by a GEMV kernel, SiLU read by the down projection | kernels/gemv.py; layers/linear.py `RowParallelLinear.forward(x, silu_mul)` | one sequence's decode step reads the weights faster than cuBLAS does at one row |
+| the RMSNorm inside the next product; q/k norm + RoPE inside decode attention | kernels/gemv.py `norm_linear`, layers/linear.py `ColumnParallelLinear.normed`; `paged_attention_decode(rope=)`, RotaryEmbedding `decode_args` | three kernels fewer per layer of a decode step |
+| programmatic dependent launch of the decode step's kernels | kernels/pdl.py | a kernel starts while the one before finishes (Hopper and later) |
 | packed projections: `qkv_proj`, `gate_up_proj` | layers/linear.py `QKVParallelLinear`, `MergedColumnParallelLinear`; models/qwen3.py | one GEMM instead of three, and of two (the chapters keep q/k/v and gate/up apart, to read) |
 | one model class for the three families | models/qwen3.py `Qwen3ForCausalLM` (nano-vllm's name; the chapters' `CausalLM`) | nano-vllm's file, with Qwen2's bias and Llama's missing QK-norm as switches |
 | the pool sized from free GPU memory | ModelRunner `blocks_from_free_gpu_memory`; Config `gpu_memory_utilization`, `cpu_kvcache_gib` | as many blocks as fit |

@@ -1,8 +1,10 @@
 """RMSNorm, with the residual add fused in when a residual is given (nano-vllm's pattern).
 
-Each decoder layer starts with `x, residual = norm(x, residual)`: the previous layer's output is
-added to the residual stream and normalized in one pass, which saves a read and a write of the
-hidden states per layer on the GPU. The math lives in `nanovllm_final.kernels`.
+`x, residual = norm(x, residual)`: the previous block's output is added to the residual stream
+and normalized in one pass, which saves a read and a write of the hidden states on the GPU. The
+model's final norm runs this way; inside the decoder layers the norm goes one step further, into
+the product that reads its output (ColumnParallelLinear.normed), and only its weight and eps are
+read from here. The math lives in `nanovllm_final.kernels`.
 """
 
 import torch
