@@ -35,7 +35,8 @@ DIVISIBLE = {"stride_qb", "stride_qh", "stride_ob", "stride_oh", "stride_cb", "s
              "stride_vb", "stride_vt", "stride_vh", "stride_vd", "num_heads", "head_dim",
              "stride_nkb", "stride_nkh", "stride_nvb", "stride_nvh"}
 POINTER_TYPES = {"q_ptr": "*bf16", "out_ptr": "*bf16", "block_tables_ptr": "*i32", "context_lens_ptr": "*i32",
-                 "new_k_ptr": "*bf16", "new_v_ptr": "*bf16", "slot_mapping_ptr": "*i64"}
+                 "new_k_ptr": "*bf16", "new_v_ptr": "*bf16", "slot_mapping_ptr": "*i64",
+                 "positions_ptr": "*i64", "q_norm_ptr": "*bf16", "k_norm_ptr": "*bf16"}
 
 
 def engine_keys_first(kv: str, block_n: int, block_size: int = 256) -> bool:
@@ -71,7 +72,8 @@ def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 
                      ONE_SPLIT=True, KEYS_FIRST=keys_first, V_KEY_MAJOR=fp8,  # the engine's layouts
                      TABLE_PAD=32,  # one split of the default 17-block table (max_model_len 4096)
                      STORE=True,  # the engine's decode steps store their new tokens in the kernel
-                     TMA=tma)
+                     TMA=tma, PDL=not keys_first,  # keys-first tiles launch without PDL, and the engine
+                     ROPE=not keys_first, QK_NORM=not keys_first)  # rotates their q and keys before (Qwen3)
     if not tma:
         constants.update(k_desc=None, v_desc=None)
     constants["stride_vt" if fp8 else "stride_vd"] = 1  # V's unit stride: Triton specializes a 1
@@ -85,7 +87,7 @@ def compile_decode(kv: str, block_n: int, warps: int, stages: int, group: int = 
             signature[name] = POINTER_TYPES.get(name, ("*fp8e4nv" if fp8 else "*bf16") if "cache" in name else "*fp32")
             attrs[(i,)] = [["tt.divisibility", 16]]
         else:
-            signature[name] = "fp32" if name == "qk_scale" else "i32"
+            signature[name] = "fp32" if name in ("qk_scale", "rope_eps") else "i32"
             if name in DIVISIBLE:
                 attrs[(i,)] = [["tt.divisibility", 16]]
     source = ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=attrs)

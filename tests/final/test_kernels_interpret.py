@@ -253,8 +253,7 @@ def test_paged_attention_decode_stores_the_new_token(dtype, fp8, num_splits, key
 
 
 @pytest.mark.parametrize("dtype,fp8,num_splits,keys_first,norm,head_dim", [
-    (F32, False, 3, False, True, 16), (F16, False, 1, False, True, 16), (F32, False, None, False, False, 24),
-    (F16, True, 3, True, True, 16), (F16, True, 1, True, False, 16)])
+    (F32, False, 3, False, True, 16), (F16, False, 1, False, False, 24), (F16, True, 3, True, True, 16)])
 def test_paged_attention_decode_normalizes_and_rotates(dtype, fp8, num_splits, keys_first, norm, head_dim, monkeypatch):
     """rope: q and the new keys come unrotated, at position context_len - 1 of each sequence; the
     kernel normalizes (Qwen3) and rotates them itself. The same as qk_norm_rope first and the
