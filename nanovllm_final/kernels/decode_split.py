@@ -153,16 +153,17 @@ def decode_split_kernel(
     if PDL:
         gdc_wait()  # q and the new token are the kernel before's output
     end = tl.minimum(start + split_size, context_len)
+    if ROPE:
+        cos_sin_row = cos_sin_ptr + tl.load(positions_ptr + seq).to(tl.int64) * head_dim  # (a contiguous table)
     if STORE:  # 2. the split that holds the last key (this step's token) takes it from registers
         slot, mask_d, new_k, new_v, read_end = load_new_token(new_k_ptr, new_v_ptr, slot_mapping_ptr, seq, kv_head,
                                                               end, context_len, offs_d, head_dim,
                                                               stride_nkb, stride_nkh, stride_nvb, stride_nvh)
         if ROPE:
-            pos = tl.load(positions_ptr + seq)
             new_k_partner = tl.load(new_k_ptr + seq * stride_nkb + kv_head * stride_nkh + rope_partner(offs_d, head_dim),
                                     mask=mask_d, other=0.0)
             new_k = tl.reshape(norm_rope_rows(tl.expand_dims(new_k, 0), tl.expand_dims(new_k_partner, 0), offs_d,
-                                              head_dim, cos_sin_ptr, pos, k_norm_ptr, rope_eps, QK_NORM),
+                                              head_dim, cos_sin_row, k_norm_ptr, rope_eps, QK_NORM),
                                (BLOCK_D,))
     else:
         read_end = end
@@ -171,8 +172,7 @@ def decode_split_kernel(
     q = tl.load(q_ptrs + offs_d[None, :], mask=mask_gd, other=0.0)  # 3. (GROUP_PAD, BLOCK_D)
     if ROPE:
         q_partner = tl.load(q_ptrs + rope_partner(offs_d, head_dim)[None, :], mask=mask_gd, other=0.0)
-        q = norm_rope_rows(q, q_partner, offs_d, head_dim, cos_sin_ptr, tl.load(positions_ptr + seq), q_norm_ptr,
-                           rope_eps, QK_NORM)
+        q = norm_rope_rows(q, q_partner, offs_d, head_dim, cos_sin_row, q_norm_ptr, rope_eps, QK_NORM)
     q, out_scale = fold_fp8_scales(q, k_scale_ptr, v_scale_ptr, kv_head, qk_scale, FP8, DOT_DTYPE)
 
     m_i = tl.full([GROUP_PAD], float("-inf"), tl.float32)  # 4. running max of the scores (base 2)

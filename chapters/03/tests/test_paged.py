@@ -103,6 +103,7 @@ def test_slot_mapping_and_block_tables_of_a_step(tiny_qwen3_dir):
     assert ctx.block_tables.tolist() == [[3, 0], [5, 1]]
     assert ctx.cu_seqlens_q.tolist() == [0, 1, 6] and ctx.context_lens.tolist() == [7, 5]
     assert not hasattr(ctx, "cache_rows")  # chapter 2's row: a block table replaces it
+    assert not hasattr(a, "cache_row") and not hasattr(b, "cache_row")  # on the sequences too
 
 
 def test_the_pool_holds_what_a_contiguous_cache_would(tiny_qwen3_dir):
