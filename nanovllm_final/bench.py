@@ -14,7 +14,8 @@ decode is memory-bound, so that number says whether a run came from a slow machi
 --profile also says where the time went: the host's time per phase of a step (schedule, prepare,
 launch, postprocess, and the rest, mostly waiting for the GPU), the GPU's busy time per step
 measured with CUDA events and its idle time (wall minus busy: the gaps in which it waits for the
-host), and the kernels of two prefill steps and five decode steps (torch.profiler), sorted by GPU time,
+host), the decode steps' GPU time by batch size with a straight line through it (a fixed part per
+step, and a slope per context token that gives the KV cache's bandwidth), and the kernels of two prefill steps and five decode steps (torch.profiler), sorted by GPU time,
 with the decode steps' time by what the kernels do (matrix products, attention, norms, ...), the
 gaps between kernels, and the bound of reading the weights once. `--num-seqs 1 --profile` is the
 one-sequence view: what a single stream's time per output token is made of.
@@ -341,7 +342,9 @@ def profile(llm, prompts, params, windows=((2, 4), (300, 305))) -> str:
              f"GPU idle: {(wall - gpu) / steps * 1e3:.2f} ms per step; async scheduling: {llm.config.async_scheduling}",
              "host time per phase:"]
     lines += [f"  {k:42s} {v:7.2f} s {v / steps * 1e3:7.3f} ms/step" for k, v in host.items()]
-    lines += by_batch_size(trace)
+    kv = getattr(runner, "kv_cache", None)  # (2, layers, blocks, block_size * heads * head_dim)
+    kv_bytes = kv.numel() * kv.element_size() // (kv.shape[2] * llm.config.kvcache_block_size) if kv is not None else None
+    lines += by_batch_size(trace, kv_bytes)
     for (first, last), batch, kernels in profiled:
         if steps < last:  # the run ended inside the window
             stop(kernels)
@@ -416,9 +419,12 @@ def decode_breakdown(averages, window: list[dict], weight_bytes: int, copy_gb_pe
     return lines
 
 
-def by_batch_size(trace: list[dict]) -> list[str]:
-    """GPU time of decode steps grouped by how many sequences ran: what a step costs beyond the
-    KV it reads shows as the intercept (ms per step) and the slope (ns per context token)."""
+def by_batch_size(trace: list[dict], kv_bytes_per_token: int | None = None) -> list[str]:
+    """GPU time of decode steps grouped by how many sequences ran, and a straight line through all
+    of them: GPU ms = fixed + slope x context tokens. The fixed part is what every step pays
+    whatever it reads (the weights, the small kernels, the gaps); the slope is the time per token of
+    KV cache read, which with kv_bytes_per_token (all layers, K and V) says the bandwidth the
+    attention reaches. The run's decode time then splits into reading the KV cache and the rest."""
     if not trace:
         return []
     lines = ["decode steps by batch size (GPU ms per step; context = KV tokens read per layer):",
@@ -433,6 +439,16 @@ def by_batch_size(trace: list[dict]) -> list[str]:
             lines.append(f"  {f'{lo + 1}-{min(hi, 9999)}':>12s} {len(group):6d} {ms:8.3f} {ctx:9.0f} {ms * 1e6 / ctx:17.1f}")
     prefill = [t for t in trace if t["tokens"] != t["seqs"]]
     lines.append(f"  prefill or mixed steps: {len(prefill)}, {sum(t['gpu_ms'] for t in prefill):.1f} ms in all")
+    contexts = [t["context"] for t in decode]
+    if len(set(contexts)) > 1:
+        slope, fixed = statistics.linear_regression(contexts, [t["gpu_ms"] for t in decode])
+        total, kv_part = sum(t["gpu_ms"] for t in decode), slope * sum(contexts)
+        line = f"  fit over {len(decode)} decode steps: {fixed:.3f} ms + {slope * 1e6:.2f} ns per context token"
+        if kv_bytes_per_token and slope > 0:
+            line += f" (the KV cache at {kv_bytes_per_token / (slope * 1e6) / 1e3:.2f} TB/s, {kv_bytes_per_token:,} bytes a token)"
+        lines.append(line)
+        lines.append(f"  the run's decode steps: {total / 1e3:.2f} s, of which reading the KV cache {kv_part / 1e3:.2f} s "
+                     f"and the fixed part {(total - kv_part) / 1e3:.2f} s ({fixed:.3f} ms x {len(decode)} steps)")
     return lines
 
 

@@ -15,8 +15,22 @@ def test_by_batch_size_groups_decode_steps_and_counts_cost_per_context_token():
     small = next(line for line in lines if line.split()[0] == "1-8")
     assert small.split()[1:] == ["2", "3.000", "6000", "500.0"]  # 2 steps, mean 3 ms, 6000 tokens: 500 ns each
     assert next(line for line in lines if line.split()[0] == "193-224").split()[1] == "1"
-    assert lines[-1].strip() == "prefill or mixed steps: 1, 30.0 ms in all"
+    assert "prefill or mixed steps: 1, 30.0 ms in all" in [line.strip() for line in lines]
     assert bench.by_batch_size([]) == []
+
+
+def test_by_batch_size_fits_a_fixed_cost_and_a_cost_per_context_token():
+    # steps on the line 1 ms + 50 ns per context token; 100,000 bytes a token -> 2 TB/s
+    trace = [dict(seqs=s, tokens=s, context=c, gpu_ms=1.0 + 50e-6 * c) for s, c in ((4, 4000), (6, 8000), (200, 100_000))]
+    trace.append(dict(seqs=3, tokens=900, context=900, gpu_ms=30.0))  # a prefill step: not in the fit
+    lines = bench.by_batch_size(trace, kv_bytes_per_token=100_000)
+    assert lines[-2].strip() == ("fit over 3 decode steps: 1.000 ms + 50.00 ns per context token "
+                                 "(the KV cache at 2.00 TB/s, 100,000 bytes a token)")
+    # 3 ms fixed, 5.6 ms reading: 112,000 context tokens at 50 ns
+    assert lines[-1].strip() == ("the run's decode steps: 0.01 s, of which reading the KV cache 0.01 s "
+                                 "and the fixed part 0.00 s (1.000 ms x 3 steps)")
+    same = [dict(seqs=1, tokens=1, context=10, gpu_ms=1.0)] * 2  # one context: no line to fit
+    assert not any("fit over" in line for line in bench.by_batch_size(same))
 
 
 def test_decode_breakdown_groups_kernels_and_counts_the_gaps():
