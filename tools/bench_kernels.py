@@ -27,12 +27,13 @@ QWEN3_06B = dict(num_heads=16, num_kv_heads=8, head_dim=128, hidden=1024)
 
 
 def make_paged_kv(context_lens, num_kv_heads, head_dim, block_size, dtype, device, fp8=False,
-                  extra_blocks=1, seed=0, v_key_major=None):
+                  extra_blocks=1, seed=0, v_key_major=None, k_head_major=None):
     """A random paged cache holding len(context_lens) sequences, scattered over shuffled blocks.
 
     Returns dict(k_cache, v_cache, k_scale, v_scale, block_tables, context_lens); block_tables
     has `extra_blocks` more columns than the longest sequence needs, padded with -1. V is stored
-    key-major (reference.key_major) when v_key_major, by default for FP8 as the engine does.
+    key-major (reference.key_major) when v_key_major and K head-major (reference.head_major) when
+    k_head_major, each by default for FP8 as the engine does.
     """
     g = torch.Generator(device=device).manual_seed(seed)
     blocks_per_seq = [math.ceil(c / block_size) for c in context_lens]
@@ -54,6 +55,8 @@ def make_paged_kv(context_lens, num_kv_heads, head_dim, block_size, dtype, devic
         order = order[n:]
     if fp8 if v_key_major is None else v_key_major:
         v = reference.key_major(v)
+    if fp8 if k_head_major is None else k_head_major:
+        k = reference.head_major(k)
     return dict(k_cache=k, v_cache=v, k_scale=k_scale, v_scale=v_scale,
                 block_tables=block_tables.to(device),
                 context_lens=torch.tensor(context_lens, dtype=torch.int32, device=device))

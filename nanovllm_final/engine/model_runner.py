@@ -250,10 +250,12 @@ class ModelRunner:
         nb = config.num_kvcache_blocks
         # Zeros, not empty: attention reads whole blocks, and garbage NaNs would leak through 0 * NaN.
         self.kv_cache = torch.zeros(2, L, nb, bs * num_kv_heads * d, dtype=kv_dtype, device=self.device)
-        k_cache = self.kv_cache[0].view(L, nb, bs, num_kv_heads, d)
-        if fp8:  # V key-major inside each block, seen as (nb, bs, Hkv, d): see kernels/decode_split_fp8.py
+        if fp8:  # K head-major and V key-major inside each block, both seen as (nb, bs, Hkv, d):
+            # see kernels/decode_split_fp8.py
+            k_cache = self.kv_cache[0].view(L, nb, num_kv_heads, bs, d).permute(0, 1, 3, 2, 4)
             v_cache = self.kv_cache[1].view(L, nb, num_kv_heads, d, bs).permute(0, 1, 4, 2, 3)
         else:
+            k_cache = self.kv_cache[0].view(L, nb, bs, num_kv_heads, d)
             v_cache = self.kv_cache[1].view(L, nb, bs, num_kv_heads, d)
         self.kv_scale = torch.ones(2, L, num_kv_heads, dtype=torch.float32, device=self.device) if fp8 else None
         attns = [m for m in self.model.modules() if hasattr(m, "k_cache")]

@@ -13,10 +13,12 @@ for 8 heads x 128 dims in bf16). Pure data movement: the kernel reads 2*N*Hkv*d 
 writes as many.
 
 Layouts: both caches are (num_blocks, block_size, Hkv, d) tensors, and each is addressed through
-its own strides. K always has d contiguous; an FP8 engine keeps V key-major inside each block
-(stored as (num_blocks, Hkv, d, block_size), seen through a permuted view), because decode
-attention multiplies probabilities by V along the keys (decode_split_fp8.py). Writing one token
-of such a V scatters its d values block_size bytes apart; a step writes one token per sequence.
+its own strides. K always has d contiguous; an FP8 engine keeps K head-major inside each block
+(stored as (num_blocks, Hkv, block_size, d): a head's keys one run of bytes) and V key-major
+(stored as (num_blocks, Hkv, d, block_size)), both seen through permuted views, because decode
+attention reads a head's keys a tile at a time and multiplies probabilities by V along the keys
+(decode_split_fp8.py). Writing one token of such a V scatters its d values block_size bytes
+apart; a step writes one token per sequence.
 
 FP8 (cache dtype float8_e4m3fn): the cache keeps x / scale in e4m3, saturated at +-448, with
 one float32 scale per KV head and layer (k_scale, v_scale (Hkv,), set once by the attention
@@ -116,8 +118,7 @@ def store_kvcache(key, value, k_cache, v_cache, slot_mapping, k_scale=None, v_sc
     if N == 0:
         return
     assert key.stride(-1) == 1 and value.stride(-1) == 1, "head_dim must be contiguous"
-    assert k_cache.stride(-1) == 1 and k_cache.stride(2) == head_dim and k_cache.stride(1) == num_kv_heads * head_dim, \
-        "each K cache row (Hkv, d) must be contiguous"
+    assert k_cache.stride(-1) == 1, "head_dim must be contiguous in the K cache"
     fp8 = is_fp8(k_cache)
     if fp8:
         assert k_scale is not None and v_scale is not None and k_scale.is_contiguous() and v_scale.is_contiguous()

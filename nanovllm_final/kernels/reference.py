@@ -50,6 +50,13 @@ def key_major(v_cache: torch.Tensor) -> torch.Tensor:
     return stored.permute(0, 3, 1, 2)
 
 
+def head_major(k_cache: torch.Tensor) -> torch.Tensor:
+    """The same (num_blocks, block_size, Hkv, d) values, stored (num_blocks, Hkv, block_size, d):
+    how an FP8 engine keeps K (each head's keys of a block contiguous, a tile one run of bytes)."""
+    stored = _bytes(k_cache).permute(0, 2, 1, 3).contiguous().view(k_cache.dtype)
+    return stored.permute(0, 2, 1, 3)
+
+
 def is_key_major(v_cache: torch.Tensor, k_cache: torch.Tensor) -> bool:
     """Whether V is stored key-major (reference.key_major); the kernels take that, or V laid out as K."""
     if v_cache.stride(1) == 1 and v_cache.shape[1] > 1:

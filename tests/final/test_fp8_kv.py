@@ -42,6 +42,11 @@ def test_fp8_kv_cache_within_tolerance(tiny_model_dir, make_llm, random_prompts,
     llm = make_llm(tiny_model_dir, kv_cache_dtype=kv_cache_dtype)
     if kv_cache_dtype == "fp8":
         assert llm.model_runner.kv_cache.dtype == torch.float8_e4m3fn
+        # Each layer's cache seen as (blocks, block_size, Hkv, d), stored K head-major and V
+        # key-major: a head's keys, and a head's values of one dimension, each one run of bytes.
+        attn = next(m for m in llm.model_runner.model.modules() if hasattr(m, "k_cache"))
+        _, bs, _, d = attn.k_cache.shape
+        assert attn.k_cache.stride()[1:] == (d, bs * d, 1) and attn.v_cache.stride()[1:] == (1, bs * d, bs)
     # The cache starts zeroed: the FP8 decode kernel reads a context's last tile whole, past its end
     assert not llm.model_runner.kv_cache.view(torch.uint8).any()
     prompts = PROMPTS + [p + list(range(20)) for p in random_prompts(6, max_len=180, seed=12)]

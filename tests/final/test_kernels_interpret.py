@@ -73,7 +73,7 @@ def test_store_kvcache(num_kv_heads, head_dim, dtype):
     assert torch.equal(caches[0], caches[2]) and torch.equal(caches[1], caches[3])
 
 
-@pytest.mark.parametrize("v_key_major", [False, True])
+@pytest.mark.parametrize("v_key_major", [False, True])  # True: the engine's layout, K head-major too
 def test_store_kvcache_fp8(v_key_major):
     torch.manual_seed(1)
     N, num_blocks, block_size, Hkv, d = 9, 4, 4, 2, 16
@@ -82,8 +82,8 @@ def test_store_kvcache_fp8(v_key_major):
     scales = [reference.fp8_scales(key[:4]), reference.fp8_scales(value)]  # later keys are larger: saturate
     slots = torch.tensor([0, 5, 6, -1, 15, 9, -1, 2, 12])
     caches = [torch.zeros(num_blocks, block_size, Hkv, d, dtype=reference.FP8_DTYPE) for _ in range(2)]
-    if v_key_major:  # as the engine keeps an FP8 V: (num_blocks, Hkv, d, block_size) in memory
-        caches[1] = reference.key_major(caches[1])
+    if v_key_major:  # as the engine keeps an FP8 cache: (num_blocks, Hkv, block_size | d, d | block_size)
+        caches = [reference.head_major(caches[0]), reference.key_major(caches[1])]
     kvcache.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])
     keep = slots >= 0
     blocks, rows = slots[keep] // block_size, slots[keep] % block_size
@@ -141,6 +141,22 @@ def test_paged_attention_decode(group, num_kv_heads, num_splits, dtype, fp8, mon
     monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
     out = decode_attention.paged_attention_decode(*args, num_splits=num_splits)
     assert_close(out, reference.paged_attention_decode(*args), 1e-5 if dtype == torch.float32 else 2e-3)
+
+
+def test_paged_attention_decode_fp8_takes_k_in_either_layout(monkeypatch):
+    """The engine keeps an FP8 K head-major (reference.head_major); the kernel takes K by its
+    strides, so K laid out as V's bf16 twin (token-major) gives the very same output."""
+    q, kv = decode_inputs(3, 2, 2, 16, 16, [20, 37, 5], F16, True, seed=5)
+    k = kv["k_cache"]
+    assert k.stride(1) == 16 and not k.is_contiguous()  # head-major: a head's keys 16 bytes apart
+    monkeypatch.setattr(decode_attention, "FP8_BLOCK_N", 16)
+    outs = [decode_attention.paged_attention_decode(q, cache, kv["v_cache"], kv["block_tables"], kv["context_lens"],
+                                                    0.25, kv["k_scale"], kv["v_scale"])
+            for cache in (k, k.contiguous())]
+    assert decode_attention.uses_keys_first(q, k, kv["v_cache"])
+    assert torch.equal(outs[0], outs[1])
+    args = (q, k, kv["v_cache"], kv["block_tables"], kv["context_lens"], 0.25, kv["k_scale"], kv["v_scale"])
+    assert_close(outs[0], reference.paged_attention_decode(*args), 2e-3)
 
 
 def test_decode_split_length_follows_the_batch_not_the_table(monkeypatch):
