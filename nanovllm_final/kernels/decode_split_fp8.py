@@ -18,10 +18,11 @@ cache (attention_tile.attend_tile):
     address that waits on a load made in the same loop makes Triton's pipeliner keep one tile in
     flight instead of two. A split of more blocks than that reads one entry per tile.
   * K head-major inside each block (model_runner.allocate_kv_cache: a head's keys of a block
-    contiguous), so that a tile of 128 keys is one 16 KB run of bytes rather than 128 pieces of
-    128 bytes, 1 KB apart, between the other heads' keys. The kernel takes K by its strides
-    either way; the head-major cache ran the benchmark 1.5% faster on an H100
-    (measurements/large_batch_h100.json).
+    contiguous), and blocks of 128 keys (config.py), one tile: a tile's K and its V are then each
+    one run of 16 KB, where with K token-major in 256-key blocks a tile's K was 128 pieces of 128
+    bytes, 1 KB apart, and its V 128 pieces 256 bytes apart. The kernel takes either layout by
+    its strides; the engine's ran nano-vllm's benchmark 1.5% (head-major) and then 2.4% (128-key
+    blocks) faster on an H100 (measurements/large_batch_h100.json).
   * On Hopper (TMA), each tile copied by the tensor memory accelerator through a tensor
     descriptor of each cache (tensor_descriptors): one instruction per tile, where otherwise each
     thread computes the addresses of its own asynchronous copies.

@@ -19,6 +19,7 @@ import torch
 
 from course.testing import PROMPTS, hf_logits
 from nanovllm_final import SamplingParams
+from nanovllm_final.config import Config
 from nanovllm_final.engine.sequence import Sequence
 from nanovllm_final.utils.context import reset_context
 
@@ -66,3 +67,15 @@ def test_fp8_kv_cache_within_tolerance(tiny_model_dir, make_llm, random_prompts,
     outs = llm.generate(prompts, SamplingParams(temperature=0, max_tokens=8, ignore_eos=True), use_tqdm=False)
     assert all(len(o["token_ids"]) == 8 for o in outs)
     assert_pool_clean(llm)
+
+
+def test_default_block_size_follows_the_device_and_the_cache(tiny_qwen3_dir, monkeypatch):
+    """16 keys a block on a CPU; on a GPU 256, and 128 for an FP8 cache, whose decode tiles are
+    128 keys: a tile is then a whole block (config.py). The GPU is pretended: Config only asks
+    torch whether there is one."""
+    assert Config(str(tiny_qwen3_dir), kv_cache_dtype="fp8").kvcache_block_size == 16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert Config(str(tiny_qwen3_dir), device="cuda").kvcache_block_size == 256
+    assert Config(str(tiny_qwen3_dir), device="cuda", kv_cache_dtype="fp8").kvcache_block_size == 128
+    assert Config(str(tiny_qwen3_dir), device="cuda", kv_cache_dtype="fp8", kvcache_block_size=256).kvcache_block_size == 256
