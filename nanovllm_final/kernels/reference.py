@@ -43,18 +43,23 @@ def quantize_fp8(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return (x.float() / scale[:, None]).clamp(-FP8_MAX, FP8_MAX).to(FP8_DTYPE)
 
 
+def stored_as(cache: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+    """The same (num_blocks, block_size, Hkv, d) values, stored in memory with the dimensions in
+    `order`, and seen again as (num_blocks, block_size, Hkv, d) (the kernels read it by strides)."""
+    stored = _bytes(cache).permute(order).contiguous().view(cache.dtype)
+    return stored.permute(tuple(order.index(dim) for dim in range(4)))
+
+
 def key_major(v_cache: torch.Tensor) -> torch.Tensor:
-    """The same (num_blocks, block_size, Hkv, d) values, stored (num_blocks, Hkv, d, block_size):
-    how an FP8 engine keeps V (keys contiguous within each head of a block)."""
-    stored = _bytes(v_cache).permute(0, 2, 3, 1).contiguous().view(v_cache.dtype)
-    return stored.permute(0, 3, 1, 2)
+    """V stored (num_blocks, Hkv, d, block_size): how an FP8 engine keeps V (keys contiguous within
+    each head and dimension of a block)."""
+    return stored_as(v_cache, (0, 2, 3, 1))
 
 
 def head_major(k_cache: torch.Tensor) -> torch.Tensor:
-    """The same (num_blocks, block_size, Hkv, d) values, stored (num_blocks, Hkv, block_size, d):
-    how an FP8 engine keeps K (each head's keys of a block contiguous, a tile one run of bytes)."""
-    stored = _bytes(k_cache).permute(0, 2, 1, 3).contiguous().view(k_cache.dtype)
-    return stored.permute(0, 2, 1, 3)
+    """K stored (num_blocks, Hkv, block_size, d): how an FP8 engine keeps K (each head's keys of a
+    block contiguous, a tile one run of bytes)."""
+    return stored_as(k_cache, (0, 2, 1, 3))
 
 
 def is_key_major(v_cache: torch.Tensor, k_cache: torch.Tensor) -> bool:

@@ -78,4 +78,5 @@ def test_default_block_size_follows_the_device_and_the_cache(tiny_qwen3_dir, mon
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert Config(str(tiny_qwen3_dir), device="cuda").kvcache_block_size == 256
     assert Config(str(tiny_qwen3_dir), device="cuda", kv_cache_dtype="fp8").kvcache_block_size == 128
-    assert Config(str(tiny_qwen3_dir), device="cuda", kv_cache_dtype="fp8", kvcache_block_size=256).kvcache_block_size == 256
+    chosen = Config(str(tiny_qwen3_dir), device="cuda", kv_cache_dtype="fp8", kvcache_block_size=256)
+    assert chosen.kvcache_block_size == 256  # a block size asked for wins

@@ -82,7 +82,8 @@ def test_store_kvcache_fp8(v_key_major):
     scales = [reference.fp8_scales(key[:4]), reference.fp8_scales(value)]  # later keys are larger: saturate
     slots = torch.tensor([0, 5, 6, -1, 15, 9, -1, 2, 12])
     caches = [torch.zeros(num_blocks, block_size, Hkv, d, dtype=reference.FP8_DTYPE) for _ in range(2)]
-    if v_key_major:  # as the engine keeps an FP8 cache: (num_blocks, Hkv, block_size | d, d | block_size)
+    if v_key_major:  # as the engine keeps an FP8 cache: K stored (blocks, Hkv, block_size, d),
+        # V stored (blocks, Hkv, d, block_size)
         caches = [reference.head_major(caches[0]), reference.key_major(caches[1])]
     kvcache.store_kvcache(key, value, caches[0], caches[1], slots, scales[0], scales[1])
     keep = slots >= 0
@@ -145,7 +146,8 @@ def test_paged_attention_decode(group, num_kv_heads, num_splits, dtype, fp8, mon
 
 def test_paged_attention_decode_fp8_takes_k_in_either_layout(monkeypatch):
     """The engine keeps an FP8 K head-major (reference.head_major); the kernel takes K by its
-    strides, so K laid out as V's bf16 twin (token-major) gives the very same output."""
+    strides, so the same keys stored token-major (as a bf16 cache keeps them) give the very same
+    output. A kernel that assumed either layout would read the other one's keys wrongly."""
     q, kv = decode_inputs(3, 2, 2, 16, 16, [20, 37, 5], F16, True, seed=5)
     k = kv["k_cache"]
     assert k.stride(1) == 16 and not k.is_contiguous()  # head-major: a head's keys 16 bytes apart
